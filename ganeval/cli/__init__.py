@@ -1,0 +1,48 @@
+"""The `ganeval` command line: click commands only, each a thin layer over the Python API.
+
+Data errors exit with code 1 and usage errors with code 2, each as one line on stderr;
+``--debug`` (before the command name) shows the traceback instead.
+"""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..errors import GanevalError
+
+
+class _Group(click.Group):
+    """Turns ganeval's own exceptions into one-line messages with the right exit code."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except GanevalError as e:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"error: {e}", err=True)
+            sys.exit(e.exit_code)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
+@click.version_option(package_name="ganeval")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """ganeval: GAN evaluation metrics (SWD, MS-SSIM, FID, IS, KID, PR)."""
+    ctx.ensure_object(dict)["debug"] = debug
+
+
+def _register() -> None:
+    # Each command module adds its commands to `main`; imports stay light until a command runs.
+    import importlib
+    for mod in ("core", "inception", "reporting"):
+        try:
+            importlib.import_module(f"{__name__}.{mod}")
+        except ModuleNotFoundError as e:
+            if e.name != f"{__name__}.{mod}":
+                raise
+
+
+_register()

@@ -1,0 +1,179 @@
+"""MS-SSIM, paired and as the ProGAN paper's diversity metric.
+
+Follows `metrics/ms_ssim.py` of tkarras/progressive_growing_of_gans (after Wang et al. 2003):
+
+* Gaussian window of size 11 and sigma 1.5; at each scale the size shrinks to
+  min(11, H, W) and sigma scales with it; 'valid' filtering, per channel;
+* K1 = 0.01, K2 = 0.03, max value 255;
+* 5 scales with 2x2 box downsampling, weights [0.0448, 0.2856, 0.3001, 0.2363, 0.1333];
+* negative ssim/cs values are clipped to 0; per pair the product of cs^w over the first
+  four scales times ssim^w at the last;
+* the diversity metric averages over consecutive pairs (0, 1), (2, 3), ...
+
+The window is separable (a normalized 2-D Gaussian is the outer product of normalized 1-D
+ones), so filtering runs as two 1-D convolutions, in float64 for accuracy.  Odd image sizes
+are cropped by one pixel before each 2x2 downsampling (the reference fails on them).
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from .device import resolve_device
+from .errors import DataError
+from .progress import progress
+from .results import MetricResult
+from .sources import open_source, to_uint8
+
+FILTER_SIZE = 11
+FILTER_SIGMA = 1.5
+K1, K2 = 0.01, 0.03
+MAX_VAL = 255.0
+WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+DEFAULT_NUM_PAIRS = 10000
+
+__all__ = ["ssim", "ms_ssim_pairs", "ms_ssim", "MSSSIMAccumulator"]
+
+
+def _gauss_1d(size: int, sigma: float, device, dtype) -> torch.Tensor:
+    # Same sample points as the reference's _FSpecialGauss: centred, offset 0.5 for even sizes.
+    x = torch.arange(size, dtype=dtype, device=device) - (size - 1) / 2.0
+    g = torch.exp(-(x * x) / (2.0 * sigma * sigma))
+    return g / g.sum()
+
+
+def _filter(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    c, k = x.shape[1], g.numel()
+    x = F.conv2d(x, g.view(1, 1, k, 1).expand(c, 1, k, 1), groups=c)
+    return F.conv2d(x, g.view(1, 1, 1, k).expand(c, 1, 1, k), groups=c)
+
+
+def _ssim_cs(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image SSIM and contrast-structure terms at one scale (float64 NCHW inputs)."""
+    h, w = a.shape[2:]
+    size = min(FILTER_SIZE, h, w)
+    sigma = size * FILTER_SIGMA / FILTER_SIZE
+    g = _gauss_1d(size, sigma, a.device, a.dtype)
+    mu1, mu2 = _filter(a, g), _filter(b, g)
+    s11 = _filter(a * a, g) - mu1 * mu1
+    s22 = _filter(b * b, g) - mu2 * mu2
+    s12 = _filter(a * b, g) - mu1 * mu2
+    c1, c2 = (K1 * MAX_VAL) ** 2, (K2 * MAX_VAL) ** 2
+    v1 = 2.0 * s12 + c2
+    v2 = s11 + s22 + c2
+    ssim_map = ((2.0 * mu1 * mu2 + c1) * v1) / ((mu1 * mu1 + mu2 * mu2 + c1) * v2)
+    return ssim_map.mean(dim=(1, 2, 3)), (v1 / v2).mean(dim=(1, 2, 3))
+
+
+def _prepare(a: Any, b: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    a = to_uint8(a, name="image a") if not (isinstance(a, torch.Tensor) and a.dtype == torch.float64) else a
+    b = to_uint8(b, name="image b") if not (isinstance(b, torch.Tensor) and b.dtype == torch.float64) else b
+    if a.shape != b.shape:
+        raise DataError(f"paired images must have one shape; got {tuple(a.shape)} and {tuple(b.shape)}")
+    return a.double(), b.to(a.device).double()
+
+
+def ssim(a: Any, b: Any) -> torch.Tensor:
+    """Single-scale SSIM of each image in `a` against the same-index image in `b`.
+
+    Inputs are batches of uint8 images (NCHW/NHWC numpy or torch, same shape); the result is
+    one float64 value per pair, computed with the reference's window, constants and averaging
+    over pixels and channels.
+    """
+    x, y = _prepare(a, b)
+    return _ssim_cs(x, y)[0]
+
+
+def ms_ssim_pairs(a: Any, b: Any, weights: tuple[float, ...] = WEIGHTS) -> torch.Tensor:
+    """Multi-scale SSIM of each image in `a` against the same-index image in `b`.
+
+    Images need at least 2^(len(weights)-1) pixels per side (16 for the default 5 scales).
+    Returns one float64 value per pair, on the inputs' device.
+    """
+    x, y = _prepare(a, b)
+    need = 2 ** (len(weights) - 1)
+    if min(x.shape[2:]) < need:
+        raise DataError(f"images are {x.shape[3]}x{x.shape[2]}; MS-SSIM with {len(weights)} scales needs at least {need}x{need}")
+    w = torch.tensor(weights, dtype=torch.float64, device=x.device)
+    ssims, css = [], []
+    for level in range(len(weights)):
+        s, c = _ssim_cs(x, y)
+        ssims.append(s)
+        css.append(c)
+        if level < len(weights) - 1:
+            h2, w2 = x.shape[2] // 2 * 2, x.shape[3] // 2 * 2
+            x = F.avg_pool2d(x[:, :, :h2, :w2], 2)
+            y = F.avg_pool2d(y[:, :, :h2, :w2], 2)
+    cs = torch.stack(css[:-1]).clamp_min(0)
+    last = ssims[-1].clamp_min(0)
+    return torch.prod(cs ** w[:-1, None], dim=0) * last ** w[-1]
+
+
+class MSSSIMAccumulator:
+    """Streams images and averages MS-SSIM over consecutive pairs (0, 1), (2, 3), ...
+
+    A batch of odd length keeps its last image to pair it with the next batch's first, so
+    the pairing never depends on batch size.  `merge` adds another accumulator's sums (e.g.
+    from another process); `compute` returns the mean over pairs.
+    """
+
+    def __init__(self, max_pairs: int | None = None):
+        self.max_pairs = max_pairs
+        self.sum = 0.0
+        self.pairs = 0
+        self._carry: torch.Tensor | None = None
+
+    def update(self, images: torch.Tensor) -> None:
+        """Add a batch of uint8 RGB NCHW images."""
+        x = to_uint8(images, name="images")
+        if self._carry is not None:
+            x = torch.cat([self._carry.to(x.device), x])
+            self._carry = None
+        if x.shape[0] % 2:
+            self._carry, x = x[-1:], x[:-1]
+        if self.max_pairs is not None:
+            x = x[: 2 * max(0, self.max_pairs - self.pairs)]
+        if x.shape[0]:
+            vals = ms_ssim_pairs(x[0::2], x[1::2])
+            self.sum += float(vals.sum())
+            self.pairs += vals.shape[0]
+
+    def merge(self, other: "MSSSIMAccumulator") -> None:
+        self.sum += other.sum
+        self.pairs += other.pairs
+
+    def compute(self) -> float:
+        if self.pairs == 0:
+            raise DataError("MS-SSIM needs at least 2 images (one pair)")
+        return self.sum / self.pairs
+
+
+def ms_ssim(images: Any, *, num_pairs: int | None = DEFAULT_NUM_PAIRS, device: Any = None,
+            batch_size: int = 64, workers: int | None = None, quiet: bool = True, seed: int = 0,
+            **source_kw: Any) -> MetricResult:
+    """Average MS-SSIM over consecutive pairs of one image set: the ProGAN diversity metric.
+
+    Lower means more diverse.  `images` is any image source; the first ``2 * num_pairs``
+    images are paired (0, 1), (2, 3), ... (default 10,000 pairs, the paper's count; fewer if
+    the set is smaller; an odd last image is left out).  `seed` only matters with
+    ``subset="random"``.  Returns a `MetricResult` with the value ``MS-SSIM``.
+    """
+    t0 = time.time()
+    dev = resolve_device(device)
+    n = None if num_pairs is None else 2 * num_pairs
+    src = open_source(images, num_images=n, seed=seed, **source_kw)
+    acc = MSSSIMAccumulator(num_pairs)
+    total = len(src) if not callable(images) else n
+    for batch in progress(src.batches(batch_size, dev, workers), total=total, desc="ms-ssim", quiet=quiet):
+        acc.update(batch)
+    value = acc.compute()
+    if math.isnan(value):
+        raise DataError(f"{src.name}: MS-SSIM is NaN; check the images for constant or corrupt content")
+    settings = dict(filter_size=FILTER_SIZE, filter_sigma=FILTER_SIGMA, k1=K1, k2=K2, weights=list(WEIGHTS),
+                    resolution=list(src.resolution or ()), device=dev.type)
+    return MetricResult("msssim", {"MS-SSIM": value}, "MS-SSIM", settings,
+                        {"images": 2 * acc.pairs, "pairs": acc.pairs}, seed, time.time() - t0)

@@ -1,0 +1,62 @@
+"""Laplacian pyramid exactly as the ProGAN SWD reference builds it.
+
+The reference (`metrics/sliced_wasserstein.py` of tkarras/progressive_growing_of_gans)
+blurs with the 5x5 binomial kernel, the outer product of [1, 4, 6, 4, 1] / 16, using
+``scipy.ndimage.convolve(..., mode='mirror')``: reflection about the edge pixel without
+repeating it, which is what ``F.pad(mode='reflect')`` does.  ``pyr_down`` is blur then every
+second pixel; ``pyr_up`` is zero insertion then the same blur times 4.  The kernel is
+separable, so it is applied as two 1-D passes (same result up to float32 rounding).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+BINOMIAL_5 = (1.0, 4.0, 6.0, 4.0, 1.0)
+
+
+def _blur(x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
+    c = x.shape[1]
+    k = torch.tensor(BINOMIAL_5, dtype=x.dtype, device=x.device) / 16.0
+    kh = (k * gain).view(1, 1, 5, 1).expand(c, 1, 5, 1)
+    kw = k.view(1, 1, 1, 5).expand(c, 1, 1, 5)
+    x = F.conv2d(F.pad(x, (0, 0, 2, 2), mode="reflect"), kh, groups=c)
+    return F.conv2d(F.pad(x, (2, 2, 0, 0), mode="reflect"), kw, groups=c)
+
+
+def pyr_down(x: torch.Tensor) -> torch.Tensor:
+    """Blur with the binomial kernel (mirror boundary), keep every second pixel."""
+    return _blur(x)[:, :, ::2, ::2]
+
+
+def pyr_up(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Insert zeros to reach `size`, then blur with 4x the binomial kernel."""
+    n, c, h, w = x.shape
+    up = x.new_zeros(n, c, size[0], size[1])
+    up[:, :, ::2, ::2] = x[:, :, : (size[0] + 1) // 2, : (size[1] + 1) // 2]
+    return _blur(up, gain=4.0)
+
+
+def pyramid_resolutions(height: int, width: int, min_res: int = 16) -> list[int]:
+    """Heights of the pyramid levels, full resolution down to `min_res` (both sides)."""
+    res, h, w = [], height, width
+    while min(h, w) >= min_res:
+        res.append(h)
+        h, w = (h + 1) // 2, (w + 1) // 2
+    return res
+
+
+def laplacian_pyramid(images: torch.Tensor, num_levels: int) -> list[torch.Tensor]:
+    """Laplacian pyramid of float32 images on the 0..255 scale.
+
+    Level 0 is full resolution; every level but the last is a band-pass
+    ``G_k - pyr_up(G_{k+1})``; the last is the Gaussian low-pass ``G_{num_levels-1}``.
+    """
+    gauss = images.float()
+    levels = []
+    for _ in range(num_levels - 1):
+        down = pyr_down(gauss)
+        levels.append(gauss - pyr_up(down, gauss.shape[2:]))
+        gauss = down
+    levels.append(gauss)
+    return levels
