@@ -27,11 +27,11 @@ def photo_crops(num: int, resolution: int = 64, seed: int = 0, min_frac: float =
     """`num` random square crops of scikit-image's photos as uint8 NCHW at `resolution`.
 
     Crop sides are uniform between `min_frac` and 1 of the photo's shorter side; crops are
-    resized with antialiased bilinear interpolation.  `blur_sigma` (pixels, Gaussian) and
+    resized with PIL's antialiased bilinear filter.  `blur_sigma` (pixels, Gaussian) and
     `noise_sigma` (grey levels) degrade the crops after resizing.
     """
+    from PIL import Image
     from scipy.ndimage import gaussian_filter
-    from skimage.transform import resize
     rng = np.random.default_rng(seed)
     photos = _photos()
     out = np.empty((num, 3, resolution, resolution), np.uint8)
@@ -40,8 +40,8 @@ def photo_crops(num: int, resolution: int = 64, seed: int = 0, min_frac: float =
         h, w = img.shape[:2]
         side = int(rng.uniform(min_frac, 1.0) * min(h, w))
         y, x = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
-        crop = resize(img[y:y + side, x:x + side], (resolution, resolution), order=1,
-                      anti_aliasing=True, preserve_range=True).astype(np.float64)
+        crop = Image.fromarray(np.ascontiguousarray(img[y:y + side, x:x + side]))
+        crop = np.asarray(crop.resize((resolution, resolution), Image.BILINEAR, reducing_gap=2.0), np.float64)
         if blur_sigma:
             crop = gaussian_filter(crop, sigma=(blur_sigma, blur_sigma, 0), mode="mirror")
         if noise_sigma:

@@ -52,7 +52,7 @@ def to_uint8(images: Any, input_range: tuple[float, float] | None = None, *, nam
     and inside the range (a 1% overshoot, common for tanh-free generators, is clamped).  The
     result stays on the input's device so that GPU batches never visit the host.
     """
-    x = torch.as_tensor(images) if not isinstance(images, torch.Tensor) else images
+    x = images if isinstance(images, torch.Tensor) else torch.from_numpy(np.array(images, order="C"))
     if x.ndim == 3:
         x = x[:, None]
     if x.ndim != 4:
