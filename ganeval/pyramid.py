@@ -15,18 +15,25 @@ import torch.nn.functional as F
 BINOMIAL_5 = (1.0, 4.0, 6.0, 4.0, 1.0)
 
 
-def _blur(x: torch.Tensor, gain: float = 1.0) -> torch.Tensor:
-    c = x.shape[1]
-    k = torch.tensor(BINOMIAL_5, dtype=x.dtype, device=x.device) / 16.0
-    kh = (k * gain).view(1, 1, 5, 1).expand(c, 1, 5, 1)
-    kw = k.view(1, 1, 1, 5).expand(c, 1, 1, 5)
-    x = F.conv2d(F.pad(x, (0, 0, 2, 2), mode="reflect"), kh, groups=c)
-    return F.conv2d(F.pad(x, (2, 2, 0, 0), mode="reflect"), kw, groups=c)
+def _taps(x: torch.Tensor, dim: int, step: int) -> torch.Tensor:
+    # 5-tap binomial along `dim` as a sum of shifted slices: much faster on CPU than a
+    # depthwise conv2d.  `step` 2 computes only every second output (pyr_down).
+    n = x.shape[dim] - 4
+    sl = [x.narrow(dim, i, n) for i in range(5)]
+    if step > 1:
+        sl = [t.narrow(dim, 0, n).unfold(dim, 1, step).squeeze(-1) for t in sl]
+    return (sl[0] + sl[4] + 4.0 * (sl[1] + sl[3]) + 6.0 * sl[2]) * (1.0 / 16.0)
+
+
+def _blur(x: torch.Tensor, gain: float = 1.0, step: int = 1) -> torch.Tensor:
+    x = _taps(F.pad(x, (0, 0, 2, 2), mode="reflect"), 2, step)
+    x = _taps(F.pad(x, (2, 2, 0, 0), mode="reflect"), 3, step)
+    return x * gain if gain != 1.0 else x
 
 
 def pyr_down(x: torch.Tensor) -> torch.Tensor:
     """Blur with the binomial kernel (mirror boundary), keep every second pixel."""
-    return _blur(x)[:, :, ::2, ::2]
+    return _blur(x, step=2)
 
 
 def pyr_up(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
