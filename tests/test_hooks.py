@@ -1,0 +1,138 @@
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from ganeval import ms_ssim, swd
+from ganeval.hooks import MSSSIM, SWD, Evaluator, every
+from ganeval.swd import SWDDescriptors, sliced_wasserstein
+
+
+def _split(x, sizes):
+    out, s = [], 0
+    for n in sizes:
+        out.append(x[s:s + n])
+        s += n
+    assert s == len(x)
+    return out
+
+
+@pytest.mark.parametrize("sizes", [[64], [1, 13, 50], [31, 33]])
+def test_swd_object_equals_one_shot_for_any_split(crops, sizes):
+    a, b = crops[0][:64, :, :32, :32], crops[1][:64, :, :32, :32]
+    m = SWD(seed=2)
+    for part in _split(a, sizes):
+        m.update(part, real=True)
+    for part in _split(b, sizes[::-1]):
+        m.update(torch.from_numpy(part), real=False)
+    ref = swd(a, b, seed=2).values
+    got = m.compute().values
+    assert got.keys() == ref.keys()
+    for k in ref:
+        assert got[k] == pytest.approx(ref[k], rel=1e-6)
+
+
+@pytest.mark.parametrize("sizes", [[40], [3, 17, 20], [1, 1, 38]])
+def test_msssim_object_equals_one_shot_for_any_split(crops, sizes):
+    x = crops[0][:40]
+    m = MSSSIM()
+    for part in _split(x, sizes):
+        m.update(part)
+    assert m.compute().value == pytest.approx(ms_ssim(x).value, abs=1e-12)
+    m.reset()
+    with pytest.raises(Exception, match="at least 2 images"):
+        m.compute()
+
+
+def test_every_fires_once_per_interval():
+    due = every(kimg=10)
+    fired = [k for k in [0, 4, 9.9, 10, 10.5, 19, 21, 35] if due(k)]
+    assert fired == [0, 10, 21, 35]
+    due = every(steps=3, first=False)
+    assert [s for s in range(10) if due(step=s)] == [3, 6, 9]
+
+
+def _toy_generator(z):
+    # A fixed deterministic "generator": latents -> smooth colour fields in [-1, 1].
+    n = z.shape[0]
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, 32), torch.linspace(-1, 1, 32), indexing="ij")
+    img = torch.stack([torch.tanh(z[:, i, None, None] * xx + z[:, i + 3, None, None] * yy) for i in range(3)], 1)
+    return img.reshape(n, 3, 32, 32)
+
+
+def test_evaluator_in_a_tiny_loop_writes_correct_jsonl(tmp_path, crops):
+    real = crops[0][:64, :, :32, :32]
+    ev = Evaluator(real, metrics=("swd", "msssim"), num_images=64, seed=5, out_dir=tmp_path, latent_dim=8,
+                   batch_size=16)
+    due = every(kimg=1.0)
+    kimgs = []
+    for step in range(1, 9):  # a stand-in training loop: 256 images per step
+        kimg = step * 256 / 1000
+        if due(kimg):
+            ev(_toy_generator, kimg=kimg, step=step)
+            kimgs.append(kimg)
+    lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["kimg"], r["metric"]) for r in lines] == [(k, m) for k in kimgs for m in ("swd", "msssim")]
+    # The same fakes, made independently: the Evaluator's latents come from Generator(seed + 1).
+    g = torch.Generator().manual_seed(6)
+    fakes = torch.cat([_toy_generator(torch.randn(16, 8, generator=g)) for _ in range(4)])
+    ref_swd = swd(real, fakes.clamp(-1, 1), seed=5, input_range=(-1, 1)).values
+    ref_ms = ms_ssim(fakes, input_range=(-1, 1)).value
+    for r in lines:
+        assert r["seed"] == 5 and r["ganeval_version"] and r["seconds"] > 0
+        if r["metric"] == "swd":
+            assert r["num_images"] == {"real": 64, "fake": 64}
+            for k, v in ref_swd.items():
+                assert r["values"][k] == pytest.approx(v, rel=1e-6)
+        else:
+            assert r["values"]["MS-SSIM"] == pytest.approx(ref_ms, abs=1e-12)
+
+
+def _ddp_worker(rank, world, port, out_dir, real, fake):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        share = slice(rank * 32, (rank + 1) * 32)
+        s, m = SWD(seed=1), MSSSIM()
+        s.update(real[share], real=True)
+        s.update(fake[share], real=False)
+        m.update(fake[share])
+        rs, rm = s.compute(), m.compute()
+        ev = Evaluator(real, metrics=("msssim",), num_images=64, seed=0, out_dir=out_dir, latent_dim=8, batch_size=16)
+        ev(_toy_generator, kimg=1.0)
+        if rank == 0:
+            torch.save({"swd": rs.values, "msssim": rm.value}, os.path.join(out_dir, "rank0.pt"))
+        else:
+            assert rs is None and rm is None
+    finally:
+        dist.destroy_process_group()
+
+
+def test_distributed_reduction_with_two_gloo_processes(tmp_path, crops):
+    real = torch.from_numpy(crops[0][:64, :, :32, :32].copy())
+    fake = torch.from_numpy(crops[1][:64, :, :32, :32].copy())
+    port = 29500 + os.getpid() % 1000
+    mp.spawn(_ddp_worker, args=(2, port, str(tmp_path), real, fake), nprocs=2, join=True)
+    got = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    # Single-process equivalent of the reduction: each rank's store (its own stream), merged in rank order.
+    stores = {}
+    for which, data, stream in (("real", real, 0), ("fake", fake, 1)):
+        merged = SWDDescriptors(1, 0)
+        for r in range(2):
+            part = SWDDescriptors(1, stream + 2 * r)
+            part.update(data[r * 32:(r + 1) * 32])
+            merged.merge(part)
+        stores[which] = merged
+    expect = sliced_wasserstein(stores["real"], stores["fake"], seed=1)
+    assert [got["swd"][k] for k in ("SWDx1e3_32", "SWDx1e3_16")] == pytest.approx(expect, rel=1e-6)
+    assert got["msssim"] == pytest.approx(ms_ssim(fake).value, abs=1e-12)
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 1  # only rank 0 writes
+    g = torch.Generator().manual_seed(1)
+    fakes = torch.cat([_toy_generator(torch.randn(16, 8, generator=g)) for _ in range(4)])
+    assert json.loads(lines[0])["values"]["MS-SSIM"] == pytest.approx(ms_ssim(fakes, input_range=(-1, 1)).value, abs=1e-12)
