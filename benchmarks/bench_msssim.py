@@ -20,7 +20,7 @@ from _common import bench_data, load_reference_module, machine, peak_rss_mb, run
 
 
 def _measure(impl: str, path: str, device: str, ref_dir: str | None) -> dict:
-    x = np.load(path)
+    x = np.load(path, mmap_mode="r")
     t0 = time.time()
     if impl == "ganeval":
         import torch

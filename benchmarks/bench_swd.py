@@ -20,7 +20,7 @@ from _common import bench_data, load_reference_module, machine, peak_rss_mb, run
 
 
 def _measure(impl: str, real: str, fake: str, device: str, ref_dir: str | None) -> dict:
-    a, b = np.load(real), np.load(fake)
+    a, b = np.load(real, mmap_mode="r"), np.load(fake, mmap_mode="r")  # streamed, like a folder
     t0 = time.time()
     if impl == "ganeval":
         import torch

@@ -11,7 +11,8 @@ Follows `metrics/ms_ssim.py` of tkarras/progressive_growing_of_gans (after Wang 
 * the diversity metric averages over consecutive pairs (0, 1), (2, 3), ...
 
 The window is separable (a normalized 2-D Gaussian is the outer product of normalized 1-D
-ones), so filtering runs as two 1-D convolutions, in float64 for accuracy.  Odd image sizes
+ones), so filtering runs as two 1-D passes (banded matrix products), in float32 like the
+reference, on images centred at 0 to keep the second moments accurate.  Odd image sizes
 are cropped by one pixel before each 2x2 downsampling (the reference fails on them).
 """
 from __future__ import annotations
@@ -41,40 +42,73 @@ __all__ = ["ssim", "ms_ssim_pairs", "ms_ssim", "MSSSIMAccumulator"]
 
 def _gauss_1d(size: int, sigma: float, device, dtype) -> torch.Tensor:
     # Same sample points as the reference's _FSpecialGauss: centred, offset 0.5 for even sizes.
-    x = torch.arange(size, dtype=dtype, device=device) - (size - 1) / 2.0
+    x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2.0
     g = torch.exp(-(x * x) / (2.0 * sigma * sigma))
-    return g / g.sum()
+    return (g / g.sum()).to(device, dtype)
 
 
-def _filter(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-    c, k = x.shape[1], g.numel()
-    x = F.conv2d(x, g.view(1, 1, k, 1).expand(c, 1, k, 1), groups=c)
-    return F.conv2d(x, g.view(1, 1, 1, k).expand(c, 1, 1, k), groups=c)
+def _band(n: int, g: torch.Tensor) -> torch.Tensor:
+    """(n, n - k + 1) matrix M with (v @ M)[j] = sum_i g[i] v[j + i]: 'valid' 1-D filtering."""
+    k, out = g.numel(), n - g.numel() + 1
+    m = g.new_zeros(n, out)
+    cols = torch.arange(out, device=g.device)
+    for i in range(k):
+        m[cols + i, cols] = g[i]
+    return m
+
+
+def _filter(x: torch.Tensor, g: torch.Tensor, block: int = 32) -> torch.Tensor:
+    """Separable 'valid' filtering of the last two dims as banded matrix products.
+
+    Outputs are computed in blocks of `block` so each product only spans block + k - 1
+    inputs; on CPU this beats torch's depthwise convolution about 2-3x, and on GPUs it runs
+    on the GEMM units.
+    """
+    k = g.numel()
+    ho, wo = x.shape[-2] - k + 1, x.shape[-1] - k + 1
+    y = x.new_empty(x.shape[:-1] + (wo,))
+    for s in range(0, wo, block):
+        n = min(block, wo - s)
+        y[..., s:s + n] = x[..., s:s + n + k - 1] @ _band(n + k - 1, g)
+    z = x.new_empty(x.shape[:-2] + (ho, wo))
+    for s in range(0, ho, block):
+        n = min(block, ho - s)
+        z[..., s:s + n, :] = _band(n + k - 1, g).T @ y[..., s:s + n + k - 1, :]
+    return z
 
 
 def _ssim_cs(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-image SSIM and contrast-structure terms at one scale (float64 NCHW inputs)."""
+    """Per-image SSIM and contrast-structure terms at one scale.
+
+    Inputs are float32 NCHW images on the 0..255 scale, centred by -128 so that the
+    second moments lose less to cancellation; variances and covariances do not change
+    with the shift, and the means get it back for the luminance term.
+    """
     h, w = a.shape[2:]
     size = min(FILTER_SIZE, h, w)
     sigma = size * FILTER_SIGMA / FILTER_SIZE
     g = _gauss_1d(size, sigma, a.device, a.dtype)
-    mu1, mu2 = _filter(a, g), _filter(b, g)
-    s11 = _filter(a * a, g) - mu1 * mu1
-    s22 = _filter(b * b, g) - mu2 * mu2
-    s12 = _filter(a * b, g) - mu1 * mu2
+    # Four filtered maps suffice: SSIM needs only s11 + s22, never s11 or s22 alone.
+    m1, m2, sq, cross = _filter(torch.stack([a, b, a * a + b * b, a * b]), g).unbind(0)
     c1, c2 = (K1 * MAX_VAL) ** 2, (K2 * MAX_VAL) ** 2
-    v1 = 2.0 * s12 + c2
-    v2 = s11 + s22 + c2
-    ssim_map = ((2.0 * mu1 * mu2 + c1) * v1) / ((mu1 * mu1 + mu2 * mu2 + c1) * v2)
-    return ssim_map.mean(dim=(1, 2, 3)), (v1 / v2).mean(dim=(1, 2, 3))
+    prod = m1 * m2
+    norm2 = m1 * m1 + m2 * m2
+    v1 = cross.sub_(prod).mul_(2.0).add_(c2)            # 2 * s12 + c2
+    v2 = sq.sub_(norm2).add_(c2)                        # s11 + s22 + c2
+    # Luminance on the uncentred means mu = m + 128, expanded so no shifted copies are made.
+    shift = (m1 + m2).mul_(256.0).add_(32768.0 + c1)
+    lum = (prod.mul_(2.0) + shift).div_(norm2.add_(shift))
+    cs_map = v1.div_(v2)
+    cs = cs_map.sum(dim=(1, 2, 3), dtype=torch.float64) / cs_map[0].numel()
+    ssim = lum.mul_(cs_map).sum(dim=(1, 2, 3), dtype=torch.float64) / cs_map[0].numel()
+    return ssim, cs
 
 
 def _prepare(a: Any, b: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    a = to_uint8(a, name="image a") if not (isinstance(a, torch.Tensor) and a.dtype == torch.float64) else a
-    b = to_uint8(b, name="image b") if not (isinstance(b, torch.Tensor) and b.dtype == torch.float64) else b
+    a, b = to_uint8(a, name="image a"), to_uint8(b, name="image b")
     if a.shape != b.shape:
         raise DataError(f"paired images must have one shape; got {tuple(a.shape)} and {tuple(b.shape)}")
-    return a.double(), b.to(a.device).double()
+    return a.float() - 128.0, b.to(a.device).float() - 128.0
 
 
 def ssim(a: Any, b: Any) -> torch.Tensor:

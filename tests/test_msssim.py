@@ -13,8 +13,9 @@ def test_parity_with_reference(crops, reference, key):
 
 def test_identical_pairs_give_one(crops):
     x = crops[0][:8]
-    np.testing.assert_allclose(ms_ssim_pairs(x, x).numpy(), 1.0, atol=1e-12)
-    assert ms_ssim(np.repeat(x, 2, axis=0)).value == pytest.approx(1.0, abs=1e-12)
+    # Exactly 1 in exact arithmetic; the tolerance is float32 rounding (the reference is float32 too).
+    np.testing.assert_allclose(ms_ssim_pairs(x, x).numpy(), 1.0, atol=1e-6)
+    assert ms_ssim(np.repeat(x, 2, axis=0)).value == pytest.approx(1.0, abs=1e-6)
 
 
 def test_single_scale_ssim_matches_scikit_image(crops):
