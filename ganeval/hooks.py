@@ -71,9 +71,11 @@ def _gather_to_rank0(obj: Any) -> list[Any] | None:
 
 def _portable(store: SWDDescriptors) -> SWDDescriptors:
     # A CPU copy without the RNG: what travels between processes (gloo and nccl alike).
+    store._seal()
     out = copy.copy(store)
     out.chunks = [[c.cpu() for c in level] for level in store.chunks]
-    out.gen, out._coords = None, None
+    out.sums = [s.cpu() for s in store.sums]
+    out.gen, out._coords, out._buffers = None, None, None
     return out
 
 
@@ -151,7 +153,7 @@ class MSSSIM:
         self.acc.update(to_uint8(images, input_range, name="images"))
 
     def compute(self) -> MetricResult | None:
-        parts = _gather_to_rank0((self.acc.sum, self.acc.pairs))
+        parts = _gather_to_rank0((float(self.acc.sum), self.acc.pairs))
         if parts is None:
             return None
         total = MSSSIMAccumulator()

@@ -157,7 +157,7 @@ class MSSSIMAccumulator:
 
     def __init__(self, max_pairs: int | None = None):
         self.max_pairs = max_pairs
-        self.sum = 0.0
+        self.sum: torch.Tensor | float = 0.0  # a device tensor while streaming: no sync per batch
         self.pairs = 0
         self._carry: torch.Tensor | None = None
 
@@ -173,7 +173,7 @@ class MSSSIMAccumulator:
             x = x[: 2 * max(0, self.max_pairs - self.pairs)]
         if x.shape[0]:
             vals = ms_ssim_pairs(x[0::2], x[1::2])
-            self.sum += float(vals.sum())
+            self.sum = self.sum + vals.sum()
             self.pairs += vals.shape[0]
 
     def merge(self, other: "MSSSIMAccumulator") -> None:
@@ -183,7 +183,7 @@ class MSSSIMAccumulator:
     def compute(self) -> float:
         if self.pairs == 0:
             raise DataError("MS-SSIM needs at least 2 images (one pair)")
-        return self.sum / self.pairs
+        return float(self.sum) / self.pairs
 
 
 def ms_ssim(images: Any, *, num_pairs: int | None = DEFAULT_NUM_PAIRS, device: Any = None,

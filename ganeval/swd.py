@@ -127,7 +127,8 @@ class SWDDescriptors:
             stats = torch.stack([torch.full((3,), float(desc.shape[0] * desc.shape[2]), dtype=torch.float64,
                                             device=desc.device), desc.sum((0, 2), dtype=torch.float64),
                                  (desc * desc).sum((0, 2), dtype=torch.float64)])
-            self.sums[li] += stats.cpu()
+            # Stays on the batch's device: no host synchronization per batch.
+            self.sums[li] = self.sums[li].to(stats.device) + stats
             rows = desc.reshape(desc.shape[0], -1)
             if in_buffer:
                 self._buffers[li][self._used * NHOODS_PER_IMAGE:][: rows.shape[0]] = rows
@@ -148,7 +149,7 @@ class SWDDescriptors:
         other._seal()
         for li in range(len(self.levels)):
             self.chunks[li].extend(other.chunks[li])
-            self.sums[li] += other.sums[li]
+            self.sums[li] = self.sums[li] + other.sums[li].to(self.sums[li].device)
         self.num_images += other.num_images
 
     def _seal(self) -> None:
@@ -172,7 +173,7 @@ class SWDDescriptors:
 
     def norm_params(self, level: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-channel mean and biased std over all descriptors of a level (float64)."""
-        cnt, s, ss = self.sums[level]
+        cnt, s, ss = self.sums[level].cpu()
         mean = s / cnt
         std = (ss / cnt - mean * mean).clamp_min(0).sqrt()
         if bool((std == 0).any()):
