@@ -57,3 +57,19 @@ def load_reference_module(ref_dir: str, name: str):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+def npy_batches(path: str, batch: int = 256):
+    """Stream a uint8 .npy by plain reads (no mmap: mapped pages would count as our RSS)."""
+    with open(path, "rb") as f:
+        major, _ = np.lib.format.read_magic(f)
+        read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+        shape, _, _ = read(f)
+        per = int(np.prod(shape[1:]))
+        for s in range(0, shape[0], batch):
+            n = min(batch, shape[0] - s)
+            yield np.frombuffer(f.read(n * per), np.uint8).reshape((n,) + tuple(shape[1:]))
+
+
+def npy_len(path: str) -> int:
+    return int(np.load(path, mmap_mode="r").shape[0])

@@ -16,20 +16,21 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _common import bench_data, load_reference_module, machine, peak_rss_mb, run_child  # noqa: E402
+from _common import bench_data, load_reference_module, machine, npy_batches, npy_len, peak_rss_mb, run_child  # noqa: E402
 
 
 def _measure(impl: str, real: str, fake: str, device: str, ref_dir: str | None) -> dict:
-    a, b = np.load(real, mmap_mode="r"), np.load(fake, mmap_mode="r")  # streamed, like a folder
     t0 = time.time()
     if impl == "ganeval":
         import torch
         from ganeval import swd
-        r = swd(a, b, device=device, num_images=None)
+        n = npy_len(real)  # streamed in batches like a folder, so input pages don't count
+        r = swd(npy_batches(real), npy_batches(fake), device=device, num_images=n)
         values = r.values
         if device.startswith("cuda"):
             torch.cuda.synchronize()
     else:
+        a, b = np.load(real, mmap_mode="r"), np.load(fake, mmap_mode="r")
         mod = load_reference_module(ref_dir, "sliced_wasserstein")
         np.random.seed(0)
         api = mod.API(len(a), a.shape[1:], a.dtype, 64)
@@ -40,7 +41,7 @@ def _measure(impl: str, real: str, fake: str, device: str, ref_dir: str | None) 
             res = api.end(mode)
         values = dict(zip(api.get_metric_names(), map(float, res)))
     sec = time.time() - t0
-    out = {"impl": impl, "seconds": sec, "images_per_s": 2 * len(a) / sec, "peak_rss_mb": peak_rss_mb(), "values": values}
+    out = {"impl": impl, "seconds": sec, "images_per_s": 2 * npy_len(real) / sec, "peak_rss_mb": peak_rss_mb(), "values": values}
     if impl == "ganeval" and device.startswith("cuda"):
         import torch
         out["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
