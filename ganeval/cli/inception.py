@@ -1,0 +1,188 @@
+"""`ganeval fid|is|kid|pr|all|stats|weights|cache`."""
+from __future__ import annotations
+
+import shutil
+
+import click
+
+from . import main
+from .options import emit, run_options, source_kwargs, source_options
+
+
+def inception_options(f):
+    for opt in reversed([
+        click.option("--weights", "-w", default=None, help="Inception weights file (else the discovery order)."),
+        click.option("--no-cache", is_flag=True, help="Do not read or write cached statistics."),
+        click.option("--content-hash", is_flag=True, help="Key the cache by a hash of every file's bytes."),
+    ]):
+        f = opt(f)
+    return f
+
+
+def _kw(kw: dict, seed: int, device, quiet: bool) -> dict:
+    out = source_kwargs(kw)
+    out.update(seed=seed, device=device, quiet=quiet, batch_size=kw["batch_size"], workers=kw["workers"],
+               weights=kw["weights"], cache=not kw["no_cache"], content_hash=kw["content_hash"])
+    return out
+
+
+@main.command("fid")
+@click.argument("real")
+@click.argument("fake")
+@source_options
+@inception_options
+@run_options
+def fid_cmd(real, fake, seed, device, as_json, output, quiet, **kw):
+    """Fréchet Inception Distance; REAL or FAKE may be a statistics .npz (mu, sigma).
+
+    \b
+    Example:
+      ganeval fid data/ffhq_stats.npz samples/ --weights inception-2015-12-05.pt
+    """
+    from ..fid import fid
+    emit(fid(real, fake, **_kw(kw, seed, device, quiet)), as_json, output)
+
+
+@main.command("is")
+@click.argument("images")
+@click.option("--splits", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--in-order", is_flag=True, help="Split in image order instead of torch-fidelity's shuffle (seed 2020).")
+@source_options
+@inception_options
+@run_options
+def is_cmd(images, splits, in_order, seed, device, as_json, output, quiet, **kw):
+    """Inception Score of IMAGES (needs weights with the classifier layer).
+
+    \b
+    Example:
+      ganeval is samples/ --splits 10
+    """
+    from ..isc import TORCH_FIDELITY_SEED, inception_score
+    emit(inception_score(images, splits=splits, shuffle_seed=None if in_order else TORCH_FIDELITY_SEED,
+                         **_kw(kw, seed, device, quiet)), as_json, output)
+
+
+@main.command("kid")
+@click.argument("real")
+@click.argument("fake")
+@click.option("--subsets", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--subset-size", type=click.IntRange(min=2), default=1000, show_default=True)
+@source_options
+@inception_options
+@run_options
+def kid_cmd(real, fake, subsets, subset_size, seed, device, as_json, output, quiet, **kw):
+    """Kernel Inception Distance (unbiased MMD^2, cubic kernel), mean and std over subsets.
+
+    \b
+    Example:
+      ganeval kid real/ samples/ --subsets 100 --subset-size 1000 --seed 2020
+    """
+    from ..kid import kid
+    emit(kid(real, fake, num_subsets=subsets, subset_size=subset_size, **_kw(kw, seed, device, quiet)), as_json, output)
+
+
+@main.command("pr")
+@click.argument("real")
+@click.argument("fake")
+@click.option("--k", "k", type=click.IntRange(min=1), default=3, show_default=True)
+@source_options
+@inception_options
+@run_options
+def pr_cmd(real, fake, k, seed, device, as_json, output, quiet, **kw):
+    """Improved precision and recall (Kynkäänniemi et al. 2019) on pool3 features.
+
+    \b
+    Example:
+      ganeval pr real/ samples/ --k 3
+    """
+    from ..prc import precision_recall
+    emit(precision_recall(real, fake, k=k, **_kw(kw, seed, device, quiet)), as_json, output)
+
+
+@main.command("all")
+@click.argument("real")
+@click.argument("fake")
+@click.option("--metrics", "-m", default="swd,msssim,fid,is,kid,pr", show_default=True,
+              help="Comma-separated metrics; Inception features are extracted once per set.")
+@source_options
+@inception_options
+@run_options
+def all_cmd(real, fake, metrics, seed, device, as_json, output, quiet, **kw):
+    """Several metrics at once, sharing one Inception pass per set.
+
+    \b
+    Example:
+      ganeval all real/ samples/ --metrics swd,msssim,fid,kid -n 10000 -o results.json
+    """
+    from ..evaluate import evaluate
+    args = _kw(kw, seed, device, quiet)
+    args.pop("content_hash")
+    emit(evaluate(real, fake, metrics=[m.strip() for m in metrics.split(",") if m.strip()], **args), as_json, output)
+
+
+@main.command("stats")
+@click.argument("images")
+@click.option("--output", "-o", "out", required=True, type=click.Path(dir_okay=False), help="Statistics .npz to write.")
+@click.option("--features/--no-features", default=False, help="Also store pool3 features (for KID/PR).")
+@source_options
+@inception_options
+@click.option("--seed", type=int, default=0)
+@click.option("--device", default=None)
+@click.option("--quiet", "-q", is_flag=True)
+def stats_cmd(images, out, features, seed, device, quiet, **kw):
+    """Save Inception statistics of IMAGES (mu, sigma, n; pytorch-fid compatible).
+
+    \b
+    Example:
+      ganeval stats data/ffhq/ -o ffhq_stats.npz
+    """
+    from ..features import extract
+    from ..stats import save_stats
+    st, info = extract(images, features=features, **_kw(kw, seed, device, quiet))
+    save_stats(out, st, weights_sha256=info.sha256)
+    click.echo(f"wrote {out} (n={st.n})")
+
+
+@main.command("weights")
+@click.option("--weights", "-w", default=None, help="Check this file instead of the discovery order.")
+@click.option("--download/--no-download", default=False, help="Download torch-fidelity's file if none is found.")
+@click.option("--allow-pickle", is_flag=True, help="Allow unpickling an explicitly given NVIDIA .pkl file.")
+def weights_cmd(weights, download, allow_pickle):
+    """Show which Inception weights file would be used, its format, sha256 and abilities.
+
+    \b
+    Example:
+      ganeval weights
+    """
+    from ..inception.weights import candidates, load_inception
+    _, info = load_inception(weights, "cpu", allow_pickle=allow_pickle, allow_download=download)
+    click.echo(f"file      {info.path}\nfound via {info.source}\nformat    {info.format}\nsha256    {info.sha256}\n"
+               f"supports  pool3 (FID, KID, PR){', logits (IS)' if info.has_logits else '; no logits: IS unavailable'}")
+    click.echo("searched  " + "\n          ".join(f"{label}: {p}" for label, p in candidates(weights)))
+
+
+@main.group("cache")
+def cache_grp():
+    """List or clear ganeval's cache (statistics and converted weights)."""
+
+
+@cache_grp.command("ls")
+def cache_ls():
+    """List cached files with their sizes."""
+    from ..inception.weights import cache_dir
+    root = cache_dir()
+    files = sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+    for p in files:
+        click.echo(f"{p.stat().st_size / 2**20:9.1f} MB  {p.relative_to(root)}")
+    click.echo(f"{len(files)} files in {root}")
+
+
+@cache_grp.command("clear")
+@click.option("--stats-only", is_flag=True, help="Keep converted weights; remove only statistics.")
+def cache_clear(stats_only):
+    """Remove cached statistics (and converted weights unless --stats-only)."""
+    from ..inception.weights import cache_dir
+    target = cache_dir() / "stats" if stats_only else cache_dir()
+    if target.exists():
+        shutil.rmtree(target)
+    click.echo(f"cleared {target}")

