@@ -2,11 +2,9 @@
 
 Public API: `swd`, `ms_ssim`, `ms_ssim_pairs`, `ssim`, `fid`, `inception_score`, `kid`,
 `precision_recall`, `evaluate` and `open_source`; training-loop hooks live in
-`ganeval.hooks`.  The Inception metrics import lazily, so ``import ganeval`` stays light.
+`ganeval.hooks`.
 """
 from __future__ import annotations
-
-from typing import Any
 
 from .errors import DataError, GanevalError, UsageError, WeightsError
 from .msssim import ms_ssim, ms_ssim_pairs, ssim
@@ -16,16 +14,13 @@ from .swd import swd
 
 __version__ = "0.1.0"
 
-_LAZY = {"fid": ("fid", "fid"), "inception_score": ("isc", "inception_score"), "kid": ("kid", "kid"),
-         "precision_recall": ("prc", "precision_recall"), "evaluate": ("evaluate", "evaluate")}
+# Functions are bound after their modules load, so `ganeval.fid` is the function, not the module.
+from .evaluate import evaluate  # noqa: E402
+from .fid import fid  # noqa: E402
+from .isc import inception_score  # noqa: E402
+from .kid import kid  # noqa: E402
+from .prc import precision_recall  # noqa: E402
 
-__all__ = ["swd", "ms_ssim", "ms_ssim_pairs", "ssim", "open_source", "ImageSource", "MetricResult",
-           "DataError", "UsageError", "WeightsError", "GanevalError", "__version__", *_LAZY]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-        module, attr = _LAZY[name]
-        return getattr(importlib.import_module(f".{module}", __name__), attr)
-    raise AttributeError(f"module 'ganeval' has no attribute {name!r}")
+__all__ = ["swd", "ms_ssim", "ms_ssim_pairs", "ssim", "fid", "inception_score", "kid", "precision_recall",
+           "evaluate", "open_source", "ImageSource", "MetricResult", "DataError", "UsageError", "WeightsError",
+           "GanevalError", "__version__"]
