@@ -1,0 +1,50 @@
+"""`ganeval report` and `ganeval leaderboard`."""
+from __future__ import annotations
+
+import click
+
+from . import main
+
+
+@main.command("report")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--output", "-o", "out", default="report", show_default=True, type=click.Path(file_okay=False))
+@click.option("--title", default="ganeval report", show_default=True)
+def report_cmd(run_dirs, out, title):
+    """HTML and markdown report (plots, samples, final metrics, protocol) of RUN_DIRS.
+
+    \b
+    Example:
+      ganeval report runs/00000-cpu-tiny runs/00001-cpu-tiny -o report/
+    """
+    from ..report import build_report
+    click.echo(f"wrote {build_report(list(run_dirs), out, title)}")
+
+
+@main.command("leaderboard")
+@click.option("--real", required=True, help="Reference image set every entry is measured against.")
+@click.option("--entry", "entries", multiple=True, required=True,
+              help="NAME=PATH: an image folder/zip/npz, a trainer checkpoint .pt, or a run directory. Repeat.")
+@click.option("--metrics", "-m", default="swd", show_default=True, help="Comma-separated metrics.")
+@click.option("--num-images", "-n", type=click.IntRange(min=2), default=1024, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--store", default="leaderboard", show_default=True, type=click.Path(file_okay=False),
+              help="Results directory (one protocol per store; reruns skip finished entries).")
+@click.option("--rank-by", default=None, help="Value to rank by (default: SWDx1e3_avg, else FID, KID, IS_mean...).")
+@click.option("--weights", "-w", default=None, help="Inception weights file.")
+@click.option("--device", default=None)
+@click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
+def leaderboard_cmd(real, entries, metrics, num_images, seed, store, rank_by, weights, device, debug):
+    """Rank many entries under one protocol against one reference set.
+
+    \b
+    Example:
+      ganeval leaderboard --real data/real/ --entry base=samples/base/ \\
+          --entry ema=runs/00003-cpu-tiny --metrics swd,fid -n 2048 --store lb/
+    """
+    from ..leaderboard import Entry, markdown_table, run_leaderboard
+    click.get_current_context().find_root().ensure_object(dict)["debug"] = debug
+    run_leaderboard(real, [Entry.parse(e) for e in entries], store, metrics=[m.strip() for m in metrics.split(",")],
+                    num_images=num_images, seed=seed, weights=weights, device=device, rank_by=rank_by,
+                    log=lambda s: click.echo(s, err=True))
+    click.echo(markdown_table(store))
