@@ -1,0 +1,257 @@
+"""Multi-resolution dataset cache (official dataset_tool.py + dataset.py), and built-in data.
+
+A cache is a folder with ``manifest.json`` and one memory-mapped uint8 NCHW ``.npy`` per
+resolution (``res0004.npy`` ... ``res0032.npy``).  Lower levels are made as official
+TFRecordExporter.add_image does: 2x2 box averages computed in float32 from the previous
+*unquantized* level, then ``rint`` and clip to uint8.
+
+Mirror augmentation (``--mirror``) is recorded in the manifest and applied at load time
+by the trainer: each real image is flipped left-right with probability 1/2 (official
+process_reals ``mirror_augment``), so the cache itself never holds flipped copies.
+
+Command line::
+
+    python -m reference_trainer.dataset build SRC OUT --resolution 256 [--mirror]
+    python -m reference_trainer.dataset builtin OUT --resolution 32 --num 2048 [--seed 0]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from ganeval.errors import DataError
+
+MANIFEST = "manifest.json"
+BUILTIN_IMAGES = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry")
+
+
+def _level_name(res: int) -> str:
+    return f"res{res:04d}.npy"
+
+
+def write_cache(batches: Iterator[np.ndarray], num_images: int, resolution: int, out: str | os.PathLike,
+                *, mirror: bool = False, source: str = "") -> Path:
+    """Write uint8 NCHW batches at `resolution` as a multi-resolution cache in `out`."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    log2 = int(math.log2(resolution))
+    levels = [2 ** r for r in range(log2, 1, -1)]
+    arrays = {r: np.lib.format.open_memmap(out / (_level_name(r) + ".tmp.npy"), mode="w+", dtype=np.uint8,
+                                           shape=(num_images, 3, r, r)) for r in levels}
+    i = 0
+    for batch in batches:
+        img = np.asarray(batch)
+        if i + len(img) > num_images:
+            raise DataError(f"{source}: yielded more than the {num_images} images it announced")
+        for r in levels:
+            if r != resolution:  # official: average the float image of the previous level
+                img = img.astype(np.float32)
+                img = (img[:, :, 0::2, 0::2] + img[:, :, 0::2, 1::2] + img[:, :, 1::2, 0::2]
+                       + img[:, :, 1::2, 1::2]) * 0.25
+            arrays[r][i:i + len(img)] = np.rint(img).clip(0, 255).astype(np.uint8)
+        i += len(img)
+    if i != num_images:
+        raise DataError(f"{source}: yielded {i} images, expected {num_images}")
+    for r, a in arrays.items():
+        a.flush()
+        del a
+        os.replace(out / (_level_name(r) + ".tmp.npy"), out / _level_name(r))
+    manifest = dict(format="reference_trainer-multires-v1", resolution=resolution, num_images=num_images,
+                    levels={str(r): _level_name(r) for r in levels}, mirror=mirror, source=source)
+    tmp = out / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=1))
+    os.replace(tmp, out / MANIFEST)
+    return out
+
+
+def build(src: Any, out: str | os.PathLike, resolution: int | None = None, *, mirror: bool = False,
+          num_images: int | None = None, batch_size: int = 256) -> Path:
+    """Turn any ganeval image source (folder, zip, npy/npz, array) into a cache in `out`.
+
+    The source must hold square images; `resolution` (a power of two >= 4, default the
+    source's) resizes files with PIL bicubic when it differs from theirs.  Raises
+    `DataError` naming the source for anything unusable.
+    """
+    from ganeval.sources import open_source
+    name = os.fspath(src) if isinstance(src, (str, os.PathLike)) else type(src).__name__
+    source = open_source(src, num_images=num_images)
+    size = source.resolution
+    if size is None:
+        raise DataError(f"{name}: cannot tell the image size; pass a folder, zip or array")
+    res = resolution or size[0]
+    if res < 4 or res != 2 ** int(math.log2(res)):
+        raise DataError(f"{name}: resolution {res} is not a power of two >= 4; pass --resolution 2**k")
+    if tuple(size) != (res, res):
+        if not isinstance(src, (str, os.PathLike)) or Path(src).suffix.lower() in (".npy", ".npz"):
+            raise DataError(f"{name}: images are {size[0]}x{size[1]}, not {res}x{res}; resize them first")
+        source = open_source(src, num_images=num_images, resize=res)
+    batches = (b.numpy() for b in source.batches(batch_size))
+    return write_cache(batches, len(source), res, out, mirror=mirror, source=name)
+
+
+def builtin_images(resolution: int = 32, num: int = 2048, seed: int = 0) -> np.ndarray:
+    """Random square crops of scikit-image's bundled photos, resized to `resolution`.
+
+    Deterministic for a given seed: crop side uniform in [1/4, 1/2] of the photo's short
+    side, position uniform, 50% left-right flips, resized with PIL's box filter (an area
+    average, like the cache's 2x2 box levels).  Needs no download.
+    """
+    import skimage.data
+    from PIL import Image
+    photos = []
+    for name in BUILTIN_IMAGES:
+        try:
+            a = getattr(skimage.data, name)()
+        except Exception:  # some skimage versions fetch a few photos over the network
+            continue
+        photos.append(Image.fromarray(np.ascontiguousarray(a[..., :3])))
+    if not photos:
+        raise DataError("skimage.data: no bundled photos could be read; pass --data PATH instead")
+    rng = np.random.default_rng(seed)
+    out = np.empty((num, 3, resolution, resolution), np.uint8)
+    for i in range(num):
+        img = photos[rng.integers(len(photos))]
+        w, h = img.size
+        side = int(rng.integers(min(w, h) // 4, min(w, h) // 2 + 1))
+        x, y = int(rng.integers(0, w - side + 1)), int(rng.integers(0, h - side + 1))
+        crop = img.crop((x, y, x + side, y + side)).resize((resolution, resolution), Image.BOX)
+        a = np.asarray(crop)
+        if rng.random() < 0.5:
+            a = a[:, ::-1]
+        out[i] = a.transpose(2, 0, 1)
+    return out
+
+
+def build_builtin(out: str | os.PathLike, resolution: int = 32, num: int = 2048, seed: int = 0) -> Path:
+    """Write `builtin_images` as a cache in `out` (reused when the manifest already matches)."""
+    out = Path(out)
+    want = dict(resolution=resolution, num_images=num, source=f"builtin:seed={seed}")
+    m = out / MANIFEST
+    if m.exists():
+        have = json.loads(m.read_text())
+        if all(have.get(k) == v for k, v in want.items()):
+            return out
+    images = builtin_images(resolution, num, seed)
+    return write_cache(iter([images]), num, resolution, out, source=want["source"])
+
+
+class MultiResDataset:
+    """A cache opened for training: `get(indices, resolution)` returns uint8 NCHW tensors."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        m = self.path / MANIFEST
+        if not m.is_file():
+            raise DataError(f"{m}: no dataset manifest; build a cache with "
+                            "`python -m reference_trainer.dataset build SRC OUT --resolution R`")
+        try:
+            meta = json.loads(m.read_text())
+            self.resolution, self.num_images = int(meta["resolution"]), int(meta["num_images"])
+            self.mirror = bool(meta.get("mirror", False))
+            levels = {int(r): name for r, name in meta["levels"].items()}
+        except (ValueError, KeyError, TypeError) as e:
+            raise DataError(f"{m}: corrupt manifest ({type(e).__name__}: {e}); rebuild the cache") from None
+        self.levels: dict[int, np.ndarray] = {}
+        for r, name in levels.items():
+            f = self.path / name
+            try:
+                a = np.load(f, mmap_mode="r")
+            except Exception as e:
+                raise DataError(f"{f}: cannot read cache level ({type(e).__name__}); rebuild the cache") from None
+            if a.dtype != np.uint8 or a.shape != (self.num_images, 3, r, r):
+                raise DataError(f"{f}: expected uint8 {(self.num_images, 3, r, r)}, got {a.dtype} "
+                                f"{a.shape}; rebuild the cache")
+            self.levels[r] = a
+        if self.resolution not in self.levels:
+            raise DataError(f"{m}: lists no level at the full resolution {self.resolution}; rebuild the cache")
+        self.resolution_log2 = int(math.log2(self.resolution))
+
+    def __len__(self) -> int:
+        return self.num_images
+
+    def full_resolution_path(self) -> str:
+        """The full-resolution level's .npy, e.g. as the real source of a metric."""
+        return str(self.path / _level_name(self.resolution))
+
+    def get(self, indices: np.ndarray, resolution: int) -> torch.Tensor:
+        """uint8 NCHW images `indices` at `resolution` (read from the memory map)."""
+        order = np.argsort(indices)  # sorted reads are kinder to the page cache
+        out = np.empty((len(indices), 3, resolution, resolution), np.uint8)
+        out[order] = self.levels[resolution][np.asarray(indices)[order]]
+        return torch.from_numpy(out)
+
+
+class Sampler:
+    """Endless shuffled index stream with a tiny exact state (seed, epoch, position).
+
+    Every epoch is a fresh permutation from ``torch.Generator().manual_seed(seed + epoch)``;
+    all data-parallel ranks hold the same sampler and take strided slices of each global
+    minibatch, so its state is rank-independent and resumes exactly.
+    """
+
+    def __init__(self, num_images: int, seed: int = 0) -> None:
+        self.n, self.seed, self.epoch, self.pos = num_images, seed, 0, 0
+        self._perm = self._permutation()
+
+    def _permutation(self) -> np.ndarray:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return torch.randperm(self.n, generator=g).numpy()
+
+    def take(self, count: int) -> np.ndarray:
+        """The next `count` indices, crossing epoch boundaries as needed."""
+        parts = []
+        while count > 0:
+            k = min(count, self.n - self.pos)
+            parts.append(self._perm[self.pos:self.pos + k])
+            self.pos, count = self.pos + k, count - k
+            if self.pos == self.n:
+                self.epoch, self.pos = self.epoch + 1, 0
+                self._perm = self._permutation()
+        return np.concatenate(parts)
+
+    def state_dict(self) -> dict[str, int]:
+        return {"seed": self.seed, "epoch": self.epoch, "pos": self.pos}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.seed, self.epoch, self.pos = int(state["seed"]), int(state["epoch"]), int(state["pos"])
+        self._perm = self._permutation()
+
+
+def _main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m reference_trainer.dataset", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build", help="image folder/zip/npy -> multi-resolution cache")
+    b.add_argument("src")
+    b.add_argument("out")
+    b.add_argument("--resolution", type=int, default=None)
+    b.add_argument("--mirror", action="store_true", help="flip half the reals left-right at load time")
+    b.add_argument("--num", type=int, default=None, help="use only the first N images")
+    bi = sub.add_parser("builtin", help="random crops of scikit-image photos -> cache")
+    bi.add_argument("out")
+    bi.add_argument("--resolution", type=int, default=32)
+    bi.add_argument("--num", type=int, default=2048)
+    bi.add_argument("--seed", type=int, default=0)
+    a = p.parse_args(argv)
+    try:
+        if a.cmd == "build":
+            path = build(a.src, a.out, a.resolution, mirror=a.mirror, num_images=a.num)
+        else:
+            path = build_builtin(a.out, a.resolution, a.num, a.seed)
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    meta = json.loads((path / MANIFEST).read_text())
+    print(f"wrote {path}: {meta['num_images']} images, levels {sorted(map(int, meta['levels']))}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

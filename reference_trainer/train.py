@@ -1,0 +1,354 @@
+"""The training loop: official train.py ``train_progressive_gan`` in one readable function.
+
+Per round (official): compute the TrainingSchedule from cur_nimg; reset both Adam states
+when floor(lod) or ceil(lod) moved (reset_opt_for_new_lod); then ``minibatch_repeats`` (4)
+times: ``D_repeats`` (1) D steps, each followed by the G_ema update (official runs
+``[D_train_op, Gs_update_op]`` together), then one G step.  cur_nimg grows by the global
+minibatch per D step.  Maintenance (log line, sample grid, checkpoint, metrics) runs
+between rounds, so a checkpoint always sits on a round boundary and resumes bit-exactly.
+
+Data parallelism: launched by torchrun (env RANK/WORLD_SIZE), nccl on CUDA, gloo on CPU.
+Every rank draws the same global minibatch indices and keeps a strided 1/world share, and
+gradients are averaged with one all_reduce per step, which is what DistributedDataParallel
+does; we do it by hand because layers outside the current lod have no gradient and the
+gradient penalty needs a double backward, both awkward under the DDP wrapper.  Minibatch
+stddev groups therefore stay within a rank's samples.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from . import checkpoint as ckpt
+from .dataset import MultiResDataset, Sampler, build, build_builtin, MANIFEST
+from .layers import downscale2d, upscale2d
+from .loss import D_loss, G_loss
+from .networks import D_paper, G_paper
+from .presets import DEFAULTS, int_keys
+from .schedule import lod_changed, training_schedule
+
+SCHED_KEYS = ("lod_initial_resolution", "lod_training_kimg", "lod_transition_kimg", "minibatch_base",
+              "minibatch_dict", "max_minibatch_per_gpu", "G_lrate_base", "G_lrate_dict", "D_lrate_base",
+              "D_lrate_dict", "tick_kimg_base", "tick_kimg_dict")
+
+
+def train(config: dict[str, Any], run_dir: str | os.PathLike, *, evaluator: Callable | None = None,
+          resume: str | os.PathLike | None = None, device: str | None = None, progress: bool = True) -> Path:
+    """Train ProGAN with `config` (see presets.py) into `run_dir`; returns the last checkpoint.
+
+    `resume` is a run folder (its newest snapshot) or a checkpoint file; training then
+    continues exactly where it stopped (same phase, alpha, optimizer and RNG states).
+    `evaluator`, if given, is called as ``evaluator(generate, kimg=...)`` every
+    ``metrics_kimg`` and at the end, where ``generate(latents)`` runs G_ema at the current
+    lod and returns images in [-1, 1] nearest-upscaled to full resolution (official Gs
+    output is always full size).  Under torchrun, every rank must call this function.
+    """
+    cfg = {**DEFAULTS, **config}
+    device, rank, world = setup_distributed(device)
+    run_dir = Path(run_dir)
+    state0 = ckpt.load(_resolve_resume(resume)) if resume is not None else None
+    if rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.json").write_text(json.dumps(cfg, indent=1, default=str))
+    data = _open_data(cfg, run_dir, rank, world)
+    res_log2 = data.resolution_log2
+    mirror = data.mirror if cfg["mirror_augment"] is None else bool(cfg["mirror_augment"])
+    sched_cfg = {k: (int_keys(cfg[k]) if isinstance(cfg[k], dict) else cfg[k]) for k in SCHED_KEYS}
+    amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bool(cfg["amp"]) and device.type == "cuda")
+    gp_scale = lambda lod: 2.0 ** -math.floor(lod) if cfg["gp_norm_space"] == "full" else 1.0  # noqa: E731
+
+    # Networks: identical init on every rank (same seed), then per-rank RNG streams.
+    torch.manual_seed(cfg["seed"])
+    net = dict(resolution=data.resolution, fmap_base=cfg["fmap_base"], fmap_decay=cfg["fmap_decay"],
+               fmap_max=cfg["fmap_max"])
+    G = G_paper(latent_size=cfg["latent_size"], pixelnorm_epsilon=cfg["pixelnorm_epsilon"], **net).to(device)
+    D = D_paper(mbstd_group_size=cfg["mbstd_group_size"], **net).to(device)
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False)  # official Gs = G.clone('Gs')
+    G_opt = torch.optim.Adam(G.parameters(), lr=cfg["G_lrate_base"], betas=(cfg["G_beta1"], cfg["G_beta2"]),
+                             eps=cfg["G_epsilon"])
+    D_opt = torch.optim.Adam(D.parameters(), lr=cfg["D_lrate_base"], betas=(cfg["D_beta1"], cfg["D_beta2"]),
+                             eps=cfg["D_epsilon"])
+    sampler = Sampler(len(data), cfg["seed"])
+    gw, gh = cfg["grid_size"] or _official_grid(data.resolution)
+    grid_latents = torch.randn(gw * gh, cfg["latent_size"], generator=torch.Generator().manual_seed(cfg["seed"]))
+    st = dict(cur_nimg=0, prev_lod=-1.0, cur_tick=0, tick_start_nimg=0, next_ckpt_nimg=0, next_metrics_nimg=0,
+              total_time=0.0)
+    if state0 is not None:
+        for module, key in ((G, "G"), (D, "D"), (G_ema, "G_ema"), (G_opt, "G_opt"), (D_opt, "D_opt"),
+                            (sampler, "sampler")):
+            module.load_state_dict(state0[key])
+        st.update(state0["state"])
+        rngs = state0["rng"]
+        if len(rngs) == world:
+            ckpt.set_rng_state(rngs[rank], device)
+        else:  # a different world size cannot resume the exact streams; reseed deterministically
+            _seed_all(cfg["seed"] + 7919 * (st["cur_nimg"] + 1) + rank)
+    else:
+        _seed_all(cfg["seed"] + rank)
+        st["next_ckpt_nimg"] = int(cfg["checkpoint_kimg"] * 1000)
+        st["next_metrics_nimg"] = int(cfg["metrics_kimg"] * 1000) if cfg["metrics_kimg"] else -1
+    total_nimg = int(cfg["total_kimg"] * 1000)
+
+    def generate(latents: torch.Tensor, lod: float | None = None) -> torch.Tensor:
+        """G_ema images in [-1, 1] at full resolution (nearest-upscaled from the current lod)."""
+        lod = st["prev_lod"] if lod is None else lod
+        with torch.no_grad(), amp:
+            img = G_ema(latents.to(device), max(lod, 0.0)).float()
+        return upscale2d(img, data.resolution // img.shape[-1]).clamp(-1, 1)
+
+    bar = _progress_bar(total_nimg, st["cur_nimg"], progress and rank == 0)
+    tick_stats: dict[str, list] = {}
+    tick_start_time, sec_per_kimg = time.time(), float("nan")
+    last_path = ckpt.latest(run_dir) if state0 is not None else None
+    while st["cur_nimg"] < total_nimg:
+        sched = training_schedule(st["cur_nimg"], res_log2, num_gpus=world, **sched_cfg)
+        if cfg["reset_opt_for_new_lod"] and lod_changed(sched.lod, st["prev_lod"]):
+            G_opt.state.clear()  # official reset_optimizer_state()
+            D_opt.state.clear()
+        st["prev_lod"] = lod = sched.lod
+        _set_lr(G_opt, sched.G_lrate)
+        _set_lr(D_opt, sched.D_lrate)
+        local = sched.minibatch // world
+        for _ in range(cfg["minibatch_repeats"]):
+            for _ in range(cfg["D_repeats"]):
+                idx = sampler.take(sched.minibatch)[rank::world]
+                reals = process_reals(data.get(idx, sched.resolution).to(device), sched.alpha, mirror)
+                with amp:
+                    fakes = G(torch.randn(local, cfg["latent_size"], device=device), lod).detach()
+                    loss_D, stats = D_loss(cfg["loss"], lambda x: D(x, lod), reals, fakes,
+                                           wgan_lambda=cfg["wgan_lambda"], wgan_epsilon=cfg["wgan_epsilon"],
+                                           wgan_target=cfg["wgan_target"], gp_norm_scale=gp_scale(lod))
+                D_opt.zero_grad(set_to_none=True)
+                loss_D.backward()
+                _average_grads(D, world)
+                D_opt.step()
+                _ema_update(G_ema, G, cfg["G_smoothing"])
+                st["cur_nimg"] += sched.minibatch
+                _accumulate(tick_stats, D_loss=loss_D.detach(), **stats)
+            D.requires_grad_(False)  # no D gradients needed in the G step
+            with amp:
+                loss_G = G_loss(cfg["loss"], D(G(torch.randn(local, cfg["latent_size"], device=device), lod), lod))
+            G_opt.zero_grad(set_to_none=True)
+            loss_G.backward()
+            D.requires_grad_(True)
+            _average_grads(G, world)
+            G_opt.step()
+            _accumulate(tick_stats, G_loss=loss_G.detach())
+
+        # Maintenance between rounds (official: once per tick; checkpoints also on their own clock).
+        done = st["cur_nimg"] >= total_nimg
+        bar.update(st["cur_nimg"] / 1000 - bar.n)
+        speed = "?" if math.isnan(sec_per_kimg) else f"{sec_per_kimg:.1f}"  # known after the first tick
+        bar.set_postfix_str(f"{sched.phase} alpha={sched.alpha:.2f} {speed} s/kimg", refresh=False)
+        if st["cur_nimg"] >= st["tick_start_nimg"] + sched.tick_kimg * 1000 or done:
+            st["cur_tick"] += 1
+            elapsed = time.time() - tick_start_time
+            nimg = st["cur_nimg"] - st["tick_start_nimg"]
+            st["total_time"] += elapsed
+            sec_per_kimg = elapsed / max(nimg / 1000, 1e-9)
+            line = dict(tick=st["cur_tick"], kimg=st["cur_nimg"] / 1000, lod=lod, alpha=sched.alpha,
+                        resolution=sched.resolution, minibatch=sched.minibatch, G_lrate=sched.G_lrate,
+                        D_lrate=sched.D_lrate, **{k: float(torch.stack(v).float().mean()) for k, v in tick_stats.items()},
+                        sec_per_kimg=sec_per_kimg, images_per_s=nimg / max(elapsed, 1e-9),
+                        peak_mem_mb=_peak_mem_mb(device), total_time_s=st["total_time"])
+            if rank == 0:
+                with open(run_dir / "log.jsonl", "a") as f:
+                    f.write(json.dumps(line) + "\n")
+                if st["cur_tick"] % cfg["image_snapshot_ticks"] == 0 or done:
+                    save_grid(torch.cat([generate(z) for z in grid_latents.split(64)]), (gw, gh),
+                              run_dir / f"fakes{st['cur_nimg'] // 1000:06d}.png")
+            st["tick_start_nimg"], tick_stats, tick_start_time = st["cur_nimg"], {}, time.time()
+        if evaluator is not None and (done or 0 <= st["next_metrics_nimg"] <= st["cur_nimg"]):
+            evaluator(generate, kimg=st["cur_nimg"] / 1000)
+            while 0 <= st["next_metrics_nimg"] <= st["cur_nimg"]:
+                st["next_metrics_nimg"] += int(cfg["metrics_kimg"] * 1000)
+        if done or st["cur_nimg"] >= st["next_ckpt_nimg"]:
+            while st["next_ckpt_nimg"] <= st["cur_nimg"]:
+                st["next_ckpt_nimg"] += max(int(cfg["checkpoint_kimg"] * 1000), 1)
+            rng = _gather(ckpt.rng_state(device), world)
+            sums = _gather(float(sum(p.detach().double().sum() for p in G.parameters())), world)  # replica sync check
+            if rank == 0:
+                last_path = run_dir / ckpt.SNAPSHOT.format(st["cur_nimg"] // 1000)
+                ckpt.save_atomic(dict(G=G.state_dict(), D=D.state_dict(), G_ema=G_ema.state_dict(),
+                                      G_opt=G_opt.state_dict(), D_opt=D_opt.state_dict(),
+                                      sampler=sampler.state_dict(), state=dict(st), rng=rng, config=_jsonable(cfg),
+                                      world_size=world, rank_G_checksums=sums,
+                                      resolution=data.resolution), last_path)
+                _prune(run_dir, cfg["keep_checkpoints"])
+    bar.close()
+    if world > 1:
+        dist.barrier()
+    return last_path if last_path is not None else ckpt.latest(run_dir)
+
+
+def process_reals(x: torch.Tensor, alpha: float, mirror_augment: bool) -> torch.Tensor:
+    """Official process_reals: uint8 -> [-1, 1], mirror, fade toward the 2x2-box-downscaled,
+    nearest-upscaled image by 1 - alpha (official ``lerp(x, y, lod - floor(lod))``)."""
+    x = x.float() * (2.0 / 255.0) - 1.0  # official adjust_dynamic_range([0, 255] -> [-1, 1])
+    if mirror_augment:
+        mask = torch.rand(x.shape[0], 1, 1, 1, device=x.device) < 0.5
+        x = torch.where(mask, x, x.flip(3))
+    if alpha < 1.0:
+        x = torch.lerp(x, upscale2d(downscale2d(x)), 1.0 - alpha)
+    return x
+
+
+def save_grid(images: torch.Tensor, grid: tuple[int, int], path: str | os.PathLike) -> None:
+    """Save [-1, 1] NCHW images as a gw x gh PNG grid (official misc.save_image_grid)."""
+    from PIL import Image
+    gw, gh = grid
+    n, c, h, w = images.shape
+    x = ((images[: gw * gh].float().cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    if x.shape[0] < gw * gh:
+        x = torch.cat([x, x.new_zeros(gw * gh - x.shape[0], c, h, w)])
+    x = x.view(gh, gw, c, h, w).permute(0, 3, 1, 4, 2).reshape(gh * h, gw * w, c)
+    Image.fromarray(x.numpy()).save(path)
+
+
+def _official_grid(resolution: int) -> tuple[int, int]:
+    # Official setup_snapshot_image_grid, size='1080p'.
+    return int(np.clip(1920 // resolution, 3, 32)), int(np.clip(1080 // resolution, 2, 32))
+
+
+def setup_distributed(device: str | None = None) -> tuple[torch.device, int, int]:
+    """(device, rank, world size); joins the torchrun process group (nccl on CUDA, gloo on CPU)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(device)
+    if world > 1:
+        if device.type == "cuda":
+            if device.index is None:
+                device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(device)
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    rank = dist.get_rank() if world > 1 else 0
+    return device, rank, world
+
+
+def _resolve_resume(resume: str | os.PathLike) -> Path:
+    p = Path(resume)
+    if p.is_dir():
+        found = ckpt.latest(p)
+        if found is None:
+            raise FileNotFoundError(f"{p}: no network-snapshot-*.pt to resume from")
+        return found
+    return p
+
+
+def _open_data(cfg: dict, run_dir: Path, rank: int, world: int) -> MultiResDataset:
+    src = cfg["data"]
+    if src in (None, "builtin"):
+        path = run_dir / "builtin-data"
+        if rank == 0:
+            build_builtin(path, cfg["resolution"] or 32, cfg["builtin_num"], seed=0)
+    elif (Path(src) / MANIFEST).is_file():
+        path = Path(src)
+    else:
+        path = run_dir / "data-cache"
+        if rank == 0 and not (path / MANIFEST).is_file():
+            build(src, path, cfg["resolution"], mirror=bool(cfg["mirror_augment"]))
+    if world > 1:
+        dist.barrier()
+    data = MultiResDataset(path)
+    if cfg["resolution"] and cfg["resolution"] != data.resolution:
+        from ganeval.errors import DataError
+        raise DataError(f"{path}: cache is {data.resolution}x{data.resolution} but resolution={cfg['resolution']}; "
+                        "rebuild it or drop the resolution setting")
+    return data
+
+
+def _seed_all(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2 ** 32)
+    torch.manual_seed(seed)
+
+
+def _set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
+    for group in opt.param_groups:
+        group["lr"] = lr
+
+
+@torch.no_grad()
+def _ema_update(G_ema: torch.nn.Module, G: torch.nn.Module, beta: float) -> None:
+    # Official setup_as_moving_average_of: Gs = lerp(G, Gs, beta).
+    for p_ema, p in zip(G_ema.parameters(), G.parameters()):
+        p_ema.lerp_(p, 1.0 - beta)
+
+
+def _average_grads(model: torch.nn.Module, world: int) -> None:
+    if world == 1:
+        return
+    grads = [p.grad for p in model.parameters() if p.grad is not None]  # same set on every rank
+    flat = torch.cat([g.flatten() for g in grads])
+    dist.all_reduce(flat)
+    flat /= world
+    for g, part in zip(grads, flat.split([g.numel() for g in grads])):
+        g.copy_(part.view_as(g))
+
+
+def _gather(obj: Any, world: int) -> list:
+    if world == 1:
+        return [obj]
+    out = [None] * world
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def _accumulate(acc: dict[str, list], **values: torch.Tensor) -> None:
+    for k, v in values.items():
+        acc.setdefault(k, []).append(v)
+
+
+def _peak_mem_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2 ** 20
+    try:
+        import resource  # Unix only
+    except ImportError:
+        return float("nan")
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def _jsonable(cfg: dict) -> dict:
+    return json.loads(json.dumps(cfg, default=str))
+
+
+def _prune(run_dir: Path, keep: int | None) -> None:
+    if keep:
+        for p in ckpt.snapshots(run_dir)[:-keep]:
+            p.unlink(missing_ok=True)
+
+
+class _NoBar:
+    n = 0.0
+
+    def update(self, k: float) -> None:
+        self.n += k
+
+    def set_postfix_str(self, s: str, refresh: bool = True) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress_bar(total_nimg: int, start_nimg: int, enabled: bool):
+    if not enabled:
+        bar = _NoBar()
+        bar.n = start_nimg / 1000
+        return bar
+    from tqdm import tqdm
+    return tqdm(total=total_nimg / 1000, initial=start_nimg / 1000, unit="kimg", dynamic_ncols=True,
+                bar_format="{l_bar}{bar}| {n:.2f}/{total:.0f} kimg [{elapsed}<{remaining}{postfix}]")
