@@ -26,14 +26,19 @@ def _run(cmd: list[str], check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, check=check)
 
 
-def _weights_available() -> bool:
-    probe = subprocess.run([sys.executable, "-m", "ganeval", "weights"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        print("\nInception weights: not available, so FID and IS are skipped.\n  "
-              + (probe.stderr.strip().splitlines() or ["(no message)"])[-1], flush=True)
-        return False
-    print("\nInception weights found:\n" + probe.stdout.strip(), flush=True)
-    return True
+def _inception_metrics() -> str:
+    """',fid' (and ',is' when the weights have the classifier) if Inception weights are found."""
+    from ganeval.errors import WeightsError
+    from ganeval.inception.weights import load_inception
+    try:
+        _, info = load_inception(None, "cpu", allow_download=False)
+    except WeightsError as e:
+        print(f"\nInception weights: none found, so FID and IS are skipped.\n  {e}", flush=True)
+        return ""
+    print(f"\nInception weights: {info.path} ({info.format}, sha256 {info.sha256[:12]}...)", flush=True)
+    if not info.has_logits:
+        print("  these weights have no classifier layer: FID runs, IS is skipped.", flush=True)
+    return ",fid" + (",is" if info.has_logits else "")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,10 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     _run([py, "-m", "reference_trainer", "generate", ckpts[-1], samples, "--num", str(args.eval_images),
           "--seed", "123"])
 
-    metrics = "swd,msssim" + (",fid,is" if _weights_available() else "")
+    metrics = "swd,msssim" + _inception_metrics()
     final = os.path.join(run_dir, "final-metrics.json")
-    _run([py, "-m", "ganeval", "all", data, samples, "--metrics", metrics, "--num-images", str(args.eval_images),
-          "-o", final])
+    real = os.path.join(data, f"res{args.resolution:04d}.npy")  # the cache's full-resolution level
+    _run([py, "-m", "ganeval", "all", real, samples, "--metrics", metrics, "--num-images", str(args.eval_images),
+          "-o", final, "--quiet"])
     _run([py, "-m", "ganeval", "report", run_dir, "-o", report])
 
     print(f"\nDone in {time.time() - t0:.0f} s.")
