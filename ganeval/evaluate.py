@@ -39,38 +39,21 @@ def evaluate(real: Any, fake: Any, metrics: Sequence[str] = METRICS, *, num_imag
 
 def _inception_metrics(real, fake, which, num_images, weights, cache, common) -> list[MetricResult]:
     from .features import extract
-    from .fid import _settings, frechet_distance
-    from .isc import inception_score_from_logits
-    from .kid import kid_from_features
-    from .prc import knn_radii, manifold_coverage
-    from .stats import warn_small
+    from .fid import fid_from_stats
+    from .isc import is_from_stats
+    from .kid import kid_from_stats
+    from .prc import pr_from_stats
     t0 = time.time()
     need_feats = "kid" in which or "pr" in which
     kw = dict(weights=weights, num_images=num_images, cache=cache, **common)
-    out = []
-    b, info = extract(fake, features=need_feats, logits="is" in which, **kw)
     seed = common["seed"]
-    if "is" in which:
-        mean, std = inception_score_from_logits(b.all_logits())
-        out.append(MetricResult("is", {"IS_mean": mean, "IS_std": std}, "IS_mean",
-                                {"splits": 10, "weights_sha256": info.sha256}, {"images": b.n}, seed))
-    if not {"fid", "kid", "pr"} & set(which):
-        return out
-    a, _ = extract(real, features=need_feats, **kw)
-    counts = {"real": a.n, "fake": b.n}
-    if "fid" in which:
-        warn_small(min(a.n, b.n), "FID")
-        out.append(MetricResult("fid", {"FID": frechet_distance(a.mu, a.sigma, b.mu, b.sigma)}, "FID",
-                                _settings(info), counts, seed))
-    if "kid" in which:
-        mean, std, used = kid_from_features(a.all_features(), b.all_features(), seed=seed)
-        out.append(MetricResult("kid", {"KID_mean": mean, "KID_std": std}, "KID_mean",
-                                {"num_subsets": 100, "subset_size": used, "weights_sha256": info.sha256}, counts, seed))
-    if "pr" in which:
-        fr, ff = a.all_features().double(), b.all_features().double()
-        out.append(MetricResult("pr", {"precision": manifold_coverage(ff, fr, knn_radii(fr)),
-                                       "recall": manifold_coverage(fr, ff, knn_radii(ff))}, "precision",
-                                {"k": 3, "weights_sha256": info.sha256}, counts, seed))
+    b, info = extract(fake, features=need_feats, logits="is" in which, **kw)
+    out = [is_from_stats(b, info, seed=seed)] if "is" in which else []
+    if {"fid", "kid", "pr"} & set(which):
+        a, _ = extract(real, features=need_feats, **kw)
+        for name, fn in (("fid", fid_from_stats), ("kid", kid_from_stats), ("pr", pr_from_stats)):
+            if name in which:
+                out.append(fn(a, b, info, seed=seed))
     for r in out:
         r.seconds = (time.time() - t0) / len(out)
     return out

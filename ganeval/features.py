@@ -79,3 +79,10 @@ def extract(source: Any, *, features: bool = False, logits: bool = False, weight
     if path is not None:
         save_stats(path, stats, source=str(src.name), weights_sha256=info.sha256, n=stats.n)
     return stats, info
+
+
+def extract_pair(real: Any, fake: Any, **kw: Any) -> tuple[FeatureStats, FeatureStats, WeightsInfo]:
+    """`extract` on both sets with the same options; returns (real stats, fake stats, weights info)."""
+    a, info = extract(real, **kw)
+    b, _ = extract(fake, **kw)
+    return a, b, info

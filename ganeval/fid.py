@@ -14,11 +14,12 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 
-from .features import extract
+from .features import extract_pair
+from .inception.weights import WeightsInfo
 from .results import MetricResult
-from .stats import warn_small
+from .stats import FeatureStats, warn_small
 
-__all__ = ["frechet_distance", "fid"]
+__all__ = ["frechet_distance", "fid", "fid_from_stats"]
 
 
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
@@ -53,18 +54,19 @@ def fid(real: Any, fake: Any, *, weights: str | None = None, num_images: int | N
     returned as ``FID``.  Warns when a set has fewer than 2048 images.
     """
     t0 = time.time()
-    kw = dict(weights=weights, num_images=num_images, seed=seed, device=device, batch_size=batch_size,
-              cache=cache, quiet=quiet, **source_kw)
-    a, info = extract(real, **kw)
-    b, _ = extract(fake, **kw)
+    a, b, info = extract_pair(real, fake, weights=weights, num_images=num_images, seed=seed, device=device,
+                              batch_size=batch_size, cache=cache, quiet=quiet, **source_kw)
+    result = fid_from_stats(a, b, info, seed)
+    result.seconds = time.time() - t0
+    return result
+
+
+def fid_from_stats(a: FeatureStats, b: FeatureStats, info: WeightsInfo, seed: int = 0) -> MetricResult:
+    """FID between two sets' statistics, warning for sets under 2048 images."""
     for s, name in ((a, "real"), (b, "fake")):
         if s.n:
             warn_small(s.n, name)
     value = frechet_distance(a.mu, a.sigma, b.mu, b.sigma)
-    return MetricResult("fid", {"FID": value}, "FID", _settings(info), {"real": a.n, "fake": b.n}, seed,
-                        time.time() - t0)
-
-
-def _settings(info) -> dict[str, Any]:
-    return {"network": "inception-2015-12-05", "feature": "pool3", "resize": "tf1-bilinear-299",
-            "weights_sha256": info.sha256, "weights_format": info.format}
+    settings = {"network": "inception-2015-12-05", "feature": "pool3", "resize": "tf1-bilinear-299",
+                "weights_sha256": info.sha256, "weights_format": info.format}
+    return MetricResult("fid", {"FID": value}, "FID", settings, {"real": a.n, "fake": b.n}, seed)

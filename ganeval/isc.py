@@ -15,9 +15,11 @@ import torch
 
 from .errors import DataError
 from .features import extract
+from .inception.weights import WeightsInfo
 from .results import MetricResult
+from .stats import FeatureStats
 
-__all__ = ["inception_score_from_logits", "inception_score"]
+__all__ = ["inception_score_from_logits", "inception_score", "is_from_stats"]
 
 TORCH_FIDELITY_SEED = 2020
 
@@ -53,8 +55,15 @@ def inception_score(images: Any, *, splits: int = 10, shuffle_seed: int | None =
     t0 = time.time()
     stats, info = extract(images, logits=True, weights=weights, num_images=num_images, seed=seed, device=device,
                           batch_size=batch_size, cache=cache, quiet=quiet, **source_kw)
+    result = is_from_stats(stats, info, splits, shuffle_seed, seed)
+    result.seconds = time.time() - t0
+    return result
+
+
+def is_from_stats(stats: FeatureStats, info: WeightsInfo, splits: int = 10,
+                  shuffle_seed: int | None = TORCH_FIDELITY_SEED, seed: int = 0) -> MetricResult:
+    """Inception Score from statistics that kept the unbiased logits."""
     mean, std = inception_score_from_logits(stats.all_logits(), splits, shuffle_seed)
     settings = {"splits": splits, "shuffle_seed": shuffle_seed, "weights_sha256": info.sha256,
                 "logits": "unbiased"}
-    return MetricResult("is", {"IS_mean": mean, "IS_std": std}, "IS_mean", settings, {"images": stats.n}, seed,
-                        time.time() - t0)
+    return MetricResult("is", {"IS_mean": mean, "IS_std": std}, "IS_mean", settings, {"images": stats.n}, seed)

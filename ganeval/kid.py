@@ -16,10 +16,12 @@ import numpy as np
 import torch
 
 from .errors import DataError
-from .features import extract
+from .features import extract_pair
+from .inception.weights import WeightsInfo
 from .results import MetricResult
+from .stats import FeatureStats
 
-__all__ = ["mmd2_unbiased", "kid_from_features", "kid"]
+__all__ = ["mmd2_unbiased", "kid_from_features", "kid", "kid_from_stats"]
 
 
 def mmd2_unbiased(x: torch.Tensor, y: torch.Tensor, degree: int = 3, coef0: float = 1.0) -> float:
@@ -58,11 +60,17 @@ def kid(real: Any, fake: Any, *, num_subsets: int = 100, subset_size: int = 1000
         cache: bool = True, quiet: bool = True, **source_kw: Any) -> MetricResult:
     """KID between two image sets: ``KID_mean`` (headline) and ``KID_std``."""
     t0 = time.time()
-    kw = dict(features=True, weights=weights, num_images=num_images, device=device, batch_size=batch_size,
-              cache=cache, quiet=quiet, **source_kw)
-    a, info = extract(real, **kw)
-    b, _ = extract(fake, **kw)
+    a, b, info = extract_pair(real, fake, features=True, weights=weights, num_images=num_images, device=device,
+                              batch_size=batch_size, cache=cache, quiet=quiet, **source_kw)
+    result = kid_from_stats(a, b, info, num_subsets, subset_size, seed)
+    result.seconds = time.time() - t0
+    return result
+
+
+def kid_from_stats(a: FeatureStats, b: FeatureStats, info: WeightsInfo, num_subsets: int = 100,
+                   subset_size: int = 1000, seed: int = 0) -> MetricResult:
+    """KID from two sets' statistics that kept their features."""
     mean, std, used = kid_from_features(a.all_features(), b.all_features(), num_subsets, subset_size, seed)
     settings = {"num_subsets": num_subsets, "subset_size": used, "kernel": "poly3", "weights_sha256": info.sha256}
     return MetricResult("kid", {"KID_mean": mean, "KID_std": std}, "KID_mean", settings,
-                        {"real": a.n, "fake": b.n}, seed, time.time() - t0)
+                        {"real": a.n, "fake": b.n}, seed)

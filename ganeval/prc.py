@@ -13,10 +13,12 @@ from typing import Any
 import torch
 
 from .errors import DataError
-from .features import extract
+from .features import extract_pair
+from .inception.weights import WeightsInfo
 from .results import MetricResult
+from .stats import FeatureStats
 
-__all__ = ["knn_radii", "manifold_coverage", "precision_recall"]
+__all__ = ["knn_radii", "manifold_coverage", "precision_recall", "pr_from_stats"]
 
 _BLOCK = 1024
 
@@ -46,12 +48,17 @@ def precision_recall(real: Any, fake: Any, *, k: int = 3, weights: str | None = 
                      cache: bool = True, quiet: bool = True, **source_kw: Any) -> MetricResult:
     """Precision (``precision``, headline) and recall (``recall``) of fake against real images."""
     t0 = time.time()
-    kw = dict(features=True, weights=weights, num_images=num_images, device=device, batch_size=batch_size,
-              cache=cache, quiet=quiet, **source_kw)
-    a, info = extract(real, **kw)
-    b, _ = extract(fake, **kw)
+    a, b, info = extract_pair(real, fake, features=True, weights=weights, num_images=num_images, device=device,
+                              batch_size=batch_size, cache=cache, quiet=quiet, **source_kw)
+    result = pr_from_stats(a, b, info, k, seed)
+    result.seconds = time.time() - t0
+    return result
+
+
+def pr_from_stats(a: FeatureStats, b: FeatureStats, info: WeightsInfo, k: int = 3, seed: int = 0) -> MetricResult:
+    """Precision and recall from two sets' statistics that kept their features."""
     fr, ff = a.all_features().double(), b.all_features().double()
     precision = manifold_coverage(ff, fr, knn_radii(fr, k))
     recall = manifold_coverage(fr, ff, knn_radii(ff, k))
     return MetricResult("pr", {"precision": precision, "recall": recall}, "precision",
-                        {"k": k, "weights_sha256": info.sha256}, {"real": a.n, "fake": b.n}, seed, time.time() - t0)
+                        {"k": k, "weights_sha256": info.sha256}, {"real": a.n, "fake": b.n}, seed)
