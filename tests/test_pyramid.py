@@ -41,3 +41,14 @@ def test_resolutions_run_down_to_16():
     assert pyramid_resolutions(128, 128) == [128, 64, 32, 16]
     assert pyramid_resolutions(64, 64) == [64, 32, 16]
     assert pyramid_resolutions(15, 15) == []
+
+
+def test_pyr_up_to_odd_sizes_matches_zero_insertion_and_mirror_blur():
+    # The reference only handles even sizes; for odd ones the definition is the same
+    # zero insertion and mirror-boundary blur, cropped to the target size.
+    x = np.random.default_rng(0).random((2, 3, 9, 12)).astype(np.float32) * 255
+    for size in [(17, 23), (18, 24)]:
+        z = np.zeros((2, 3) + size, np.float32)
+        z[:, :, ::2, ::2] = x[:, :, : (size[0] + 1) // 2, : (size[1] + 1) // 2]
+        ref = scipy.ndimage.convolve(z, KERNEL[None, None] * 4.0, mode="mirror")
+        np.testing.assert_allclose(pyr_up(torch.from_numpy(x), size).numpy(), ref, atol=2e-4)
