@@ -1,7 +1,6 @@
 import json
 import os
 
-import numpy as np
 import pytest
 import torch
 import torch.distributed as dist

@@ -231,3 +231,21 @@ def test_all_extracts_each_set_once(crops, test_weights, monkeypatch):
         res = evaluate(crops[0][:12], crops[1][:12], ["fid", "is", "kid", "pr"], weights=test_weights, cache=False)
     assert sum(calls) == 24
     assert [r.metric for r in res] == ["is", "fid", "kid", "pr"]
+
+
+def test_too_few_images_for_is_splits_is_a_clear_error():
+    from ganeval.isc import inception_score_from_logits
+    with pytest.raises(DataError, match="at least 10 images"):
+        inception_score_from_logits(torch.zeros(5, 1008), splits=10)
+
+
+def test_fid_of_identical_statistics_is_zero_never_negative():
+    from ganeval.fid import frechet_distance
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        x = rng.normal(size=(300, 32))
+        mu, s = x.mean(0), np.cov(x, rowvar=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a rounding-negative value is clamped with a warning
+            v = frechet_distance(mu, s, mu, s)
+        assert 0.0 <= v < 1e-8

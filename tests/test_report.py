@@ -46,7 +46,7 @@ def test_report_builds_from_run_directories(tmp_path):
     index = build_report([a, b], tmp_path / "report")
     page = index.read_text()
     # The final-metrics table holds the last record of each run.
-    assert f"<td>run-a</td><td>30</td>" in page and f"{SWD_AT[30.0] * 0.75:.4g}" in page
+    assert "<td>run-a</td><td>30</td>" in page and f"{SWD_AT[30.0] * 0.75:.4g}" in page
     assert f"{SWD_AT[30.0] * 0.75 + 5:.4g}" in page
     plots = sorted((tmp_path / "report" / "plots").glob("*.png"))
     names = {p.name for p in plots}
