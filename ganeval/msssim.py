@@ -22,7 +22,6 @@ import time
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from .device import resolve_device
 from .errors import DataError
@@ -57,6 +56,13 @@ def _band(n: int, g: torch.Tensor) -> torch.Tensor:
     return m
 
 
+def _box_down(x: torch.Tensor) -> torch.Tensor:
+    """2x2 box average (odd sizes lose their last row/column), as the reference's downsample."""
+    n, c, h, w = x.shape
+    x = x[:, :, : h // 2 * 2, : w // 2 * 2]
+    return x.reshape(n, c, h // 2, 2, w // 2, 2).sum(dim=(3, 5)).mul_(0.25)
+
+
 def _filter(x: torch.Tensor, g: torch.Tensor, block: int = 32) -> torch.Tensor:
     """Separable 'valid' filtering of the last two dims as banded matrix products.
 
@@ -89,7 +95,11 @@ def _ssim_cs(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     sigma = size * FILTER_SIGMA / FILTER_SIZE
     g = _gauss_1d(size, sigma, a.device, a.dtype)
     # Four filtered maps suffice: SSIM needs only s11 + s22, never s11 or s22 alone.
-    m1, m2, sq, cross = _filter(torch.stack([a, b, a * a + b * b, a * b]), g).unbind(0)
+    maps = a.new_empty((4,) + a.shape)
+    maps[0], maps[1] = a, b
+    torch.mul(a, a, out=maps[2]).addcmul_(b, b)
+    torch.mul(a, b, out=maps[3])
+    m1, m2, sq, cross = _filter(maps, g).unbind(0)
     c1, c2 = (K1 * MAX_VAL) ** 2, (K2 * MAX_VAL) ** 2
     prod = m1 * m2
     norm2 = m1 * m1 + m2 * m2
@@ -139,9 +149,7 @@ def ms_ssim_pairs(a: Any, b: Any, weights: tuple[float, ...] = WEIGHTS) -> torch
         ssims.append(s)
         css.append(c)
         if level < len(weights) - 1:
-            h2, w2 = x.shape[2] // 2 * 2, x.shape[3] // 2 * 2
-            x = F.avg_pool2d(x[:, :, :h2, :w2], 2)
-            y = F.avg_pool2d(y[:, :, :h2, :w2], 2)
+            x, y = _box_down(x), _box_down(y)
     cs = torch.stack(css[:-1]).clamp_min(0)
     last = ssims[-1].clamp_min(0)
     return torch.prod(cs ** w[:-1, None], dim=0) * last ** w[-1]
