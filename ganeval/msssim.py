@@ -57,10 +57,10 @@ def _band(n: int, g: torch.Tensor) -> torch.Tensor:
 
 
 def _box_down(x: torch.Tensor) -> torch.Tensor:
-    """2x2 box average (odd sizes lose their last row/column), as the reference's downsample."""
-    n, c, h, w = x.shape
-    x = x[:, :, : h // 2 * 2, : w // 2 * 2]
-    return x.reshape(n, c, h // 2, 2, w // 2, 2).sum(dim=(3, 5)).mul_(0.25)
+    """2x2 box average, the reference's four-slice sum (odd sizes lose their last row/column)."""
+    h, w = x.shape[2] // 2 * 2, x.shape[3] // 2 * 2
+    x = x[:, :, :h, :w]
+    return (x[:, :, 0::2, 0::2] + x[:, :, 1::2, 0::2] + x[:, :, 0::2, 1::2] + x[:, :, 1::2, 1::2]) * 0.25
 
 
 def _filter(x: torch.Tensor, g: torch.Tensor, block: int = 32) -> torch.Tensor:
