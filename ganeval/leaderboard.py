@@ -71,12 +71,19 @@ class Entry:
 
 
 def sample_checkpoint(path: str, num: int, seed: int, device: Any = None) -> torch.Tensor:
-    """`num` uint8 images from a reference-trainer checkpoint's G_ema, latents seeded by `seed`."""
-    from reference_trainer.__main__ import _load_G_ema
-    G, lod, dev = _load_G_ema(path, device)
+    """`num` uint8 images from a reference-trainer checkpoint's G_ema, latents seeded by `seed`.
+
+    A snapshot taken before the last resolution is reached is sampled at its current level of
+    detail and nearest-upscaled to full size, as the official Gs output always is.
+    """
+    from reference_trainer.checkpoint import load_G_ema
+    from reference_trainer.layers import upscale2d
+    G, lod, dev = load_G_ema(path, device)
+    full = 2 ** G.resolution_log2
     z = torch.randn(num, G.latent_size, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
-        out = torch.cat([G(c.to(dev), lod).float().cpu() for c in z.split(64)])
+        out = [G(c.to(dev), lod).float() for c in z.split(64)]
+        out = torch.cat([upscale2d(o, full // o.shape[-1]).cpu() for o in out])
     return ((out + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
 
 

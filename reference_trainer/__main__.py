@@ -25,17 +25,6 @@ def _next_run_dir(out: Path, desc: str) -> Path:
     return out / f"{max(ids, default=-1) + 1:05d}-{desc}"
 
 
-def _load_G_ema(path: str, device: str | None):
-    from .networks import G_paper
-    state = ckpt.load(path)
-    cfg = state["config"]
-    G = G_paper(int(state["resolution"]), latent_size=cfg["latent_size"], fmap_base=cfg["fmap_base"], fmap_decay=cfg["fmap_decay"],
-                fmap_max=cfg["fmap_max"], pixelnorm_epsilon=cfg["pixelnorm_epsilon"])
-    G.load_state_dict(state["G_ema"])
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    return G.to(dev).eval(), float(state["state"]["prev_lod"]), dev
-
-
 def _to_uint8(img: torch.Tensor) -> torch.Tensor:
     return ((img.float().cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
 
@@ -82,7 +71,7 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 def cmd_generate(a: argparse.Namespace) -> int:
     from PIL import Image
-    G, lod, dev = _load_G_ema(a.checkpoint, a.device)
+    G, lod, dev = ckpt.load_G_ema(a.checkpoint, a.device)
     out = Path(a.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     z = torch.randn(a.num, G.latent_size, generator=torch.Generator().manual_seed(a.seed))
@@ -96,7 +85,7 @@ def cmd_generate(a: argparse.Namespace) -> int:
 
 def cmd_interpolate(a: argparse.Namespace) -> int:
     from .train import save_grid
-    G, lod, dev = _load_G_ema(a.checkpoint, a.device)
+    G, lod, dev = ckpt.load_G_ema(a.checkpoint, a.device)
     z = torch.randn(a.rows, 2, G.latent_size, generator=torch.Generator().manual_seed(a.seed))
     t = torch.linspace(0, 1, a.steps).view(1, -1, 1)
     # Spherical interpolation: Gaussian latents keep their norm along the path.

@@ -88,3 +88,20 @@ def latest(run_dir: str | os.PathLike) -> Path | None:
     """The newest checkpoint of `run_dir`, or None."""
     found = snapshots(run_dir)
     return found[-1] if found else None
+
+
+def load_G_ema(path: str | os.PathLike, device: str | None = None):
+    """G_ema of a snapshot, ready to sample: returns (G, lod, device).
+
+    G is built from the snapshot's own config and resolution and put in eval mode; `lod` is
+    the level of detail the run had reached, which ``G(z, lod)`` needs.  Loads with
+    ``weights_only=True`` like every checkpoint.
+    """
+    from .networks import G_paper
+    state = load(path)
+    cfg = state["config"]
+    G = G_paper(int(state["resolution"]), latent_size=cfg["latent_size"], fmap_base=cfg["fmap_base"],
+                fmap_decay=cfg["fmap_decay"], fmap_max=cfg["fmap_max"], pixelnorm_epsilon=cfg["pixelnorm_epsilon"])
+    G.load_state_dict(state["G_ema"])
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    return G.to(dev).eval(), float(state["state"]["prev_lod"]), dev

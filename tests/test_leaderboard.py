@@ -63,3 +63,23 @@ def test_cli(sets, tmp_path):
     assert lines[0].startswith("| 1 | c |") and lines[1].startswith("| 2 | h |")
     bad = CliRunner().invoke(main, ["leaderboard", "--real", sets["real"], "--entry", "nameonly"])
     assert bad.exit_code == 2 and "NAME=PATH" in bad.stderr
+
+
+def test_checkpoint_and_run_directory_entries(tmp_path):
+    import torch
+    from reference_trainer.dataset import build_builtin
+    from reference_trainer.presets import make_config
+    from reference_trainer.train import train
+    from test_trainer_train import TINY
+    data = str(build_builtin(tmp_path / "data", 16, 64))
+    run_dir = tmp_path / "run"
+    last = train(make_config(None, dict(TINY, data=data, total_kimg=0.256, metrics_kimg=None)), run_dir,
+                 progress=False)
+    ckpt, run = Entry("ckpt", str(last)), Entry("run", str(run_dir))
+    assert (ckpt.kind(), run.kind()) == ("checkpoint", "run")
+    a, b = ckpt.images(8, seed=3), run.images(8, seed=3)
+    assert a.dtype == torch.uint8 and a.shape == (8, 3, 16, 16)
+    assert torch.equal(a, b)  # the run directory resolves to its newest checkpoint
+    rows = run_leaderboard(str(tmp_path / "data" / "res0016.npy"), [ckpt, run], tmp_path / "lb", num_images=16,
+                           log=lambda s: None)
+    assert sorted(r["entry"] for r in rows) == ["ckpt", "run"] and rows[0]["SWDx1e3_avg"] == rows[1]["SWDx1e3_avg"]
