@@ -122,6 +122,7 @@ def _ddp_worker(rank, world, port, data, out):
     torch.set_num_threads(1)
     train(make_config(None, dict(TINY, data=data, total_kimg=0.256, metrics_kimg=None)), out, device="cpu",
           progress=False)
+    Path(out, f"rank{rank}.done").touch()  # training, its final barrier included, finished on this rank
     torch.distributed.destroy_process_group()
 
 
@@ -131,7 +132,13 @@ def test_two_process_gloo(tmp_path, data):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    mp.spawn(_ddp_worker, args=(2, port, data, str(tmp_path)), nprocs=2, join=True)
+    try:
+        mp.spawn(_ddp_worker, args=(2, port, data, str(tmp_path)), nprocs=2, join=True)
+    except mp.ProcessExitedException:
+        # gloo sometimes aborts a process while tearing the group down ("terminate called without
+        # an active exception") after all work is done; only a failure before that fails the test.
+        if not all((tmp_path / f"rank{r}.done").exists() for r in range(2)):
+            raise
     state = ckpt.load(ckpt.latest(tmp_path))
     assert state["world_size"] == 2 and len(state["rng"]) == 2 and state["state"]["cur_nimg"] == 256
     assert not torch.equal(state["rng"][0]["torch"], state["rng"][1]["torch"])  # per-rank latent streams
