@@ -207,21 +207,19 @@ class _InceptionMetric:
         self.fake.all_reduce()
         return dist_info()[0] == 0
 
-    def _result(self, metric: str, values: dict[str, float], primary: str) -> MetricResult:
-        counts = {"real": self.real.n, "fake": self.fake.n} if self.uses_real else {"images": self.fake.n}
-        settings = {"weights_sha256": getattr(self, "info", None) and self.info.sha256}
-        return MetricResult(metric, values, primary, settings, counts, self.seed)
+    def compute(self) -> MetricResult | None:
+        """The metric over everything updated so far; None on ranks other than 0."""
+        if not self._reduced():
+            return None
+        return self._from_stats()
 
 
 class FID(_InceptionMetric):
     """Streaming FID: ``update(images, real=...)``; ``compute()`` gives ``FID``."""
 
-    def compute(self) -> MetricResult | None:
-        from .fid import frechet_distance
-        if not self._reduced():
-            return None
-        value = frechet_distance(self.real.mu, self.real.sigma, self.fake.mu, self.fake.sigma)
-        return self._result("fid", {"FID": value}, "FID")
+    def _from_stats(self) -> MetricResult:
+        from .fid import fid_from_stats
+        return fid_from_stats(self.real, self.fake, self.info, self.seed)
 
 
 class InceptionScore(_InceptionMetric):
@@ -230,12 +228,9 @@ class InceptionScore(_InceptionMetric):
     uses_real = False
     keep_logits = True
 
-    def compute(self) -> MetricResult | None:
-        from .isc import inception_score_from_logits
-        if not self._reduced():
-            return None
-        mean, std = inception_score_from_logits(self.fake.all_logits())
-        return self._result("is", {"IS_mean": mean, "IS_std": std}, "IS_mean")
+    def _from_stats(self) -> MetricResult:
+        from .isc import is_from_stats
+        return is_from_stats(self.fake, self.info, seed=self.seed)
 
 
 class KID(_InceptionMetric):
@@ -243,12 +238,9 @@ class KID(_InceptionMetric):
 
     keep_features = True
 
-    def compute(self) -> MetricResult | None:
-        from .kid import kid_from_features
-        if not self._reduced():
-            return None
-        mean, std, _ = kid_from_features(self.real.all_features(), self.fake.all_features(), seed=self.seed)
-        return self._result("kid", {"KID_mean": mean, "KID_std": std}, "KID_mean")
+    def _from_stats(self) -> MetricResult:
+        from .kid import kid_from_stats
+        return kid_from_stats(self.real, self.fake, self.info, seed=self.seed)
 
 
 def every(kimg: float | None = None, steps: int | None = None, first: bool = True) -> Callable[..., bool]:

