@@ -1,7 +1,8 @@
 """Device selection shared by every metric."""
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import Any, Iterator
 
 import torch
 
@@ -11,3 +12,17 @@ def resolve_device(device: Any = None) -> torch.device:
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+@contextlib.contextmanager
+def exact_matmul(device: torch.device) -> Iterator[None]:
+    """Full float32 matrix products on CUDA for the duration (TF32 would cost parity digits)."""
+    if device.type != "cuda":
+        yield
+        return
+    old = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = old

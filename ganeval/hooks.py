@@ -140,8 +140,8 @@ class SWD:
 class MSSSIM:
     """Streaming MS-SSIM diversity: ``update(images)`` pairs consecutive images; ``compute()``.
 
-    Equal to `ganeval.ms_ssim` on the same images for any split into batches (an odd batch
-    carries its last image over).  Under torch.distributed the per-rank sums are reduced.
+    Equal to `ganeval.ms_ssim` on the same images for any split into batches (images queue
+    up into whole chunks of pairs).  Under torch.distributed the per-rank sums are reduced.
     """
 
     uses_real = False
@@ -158,6 +158,7 @@ class MSSSIM:
         self.acc.update(to_uint8(images, input_range, name="images"))
 
     def compute(self) -> MetricResult | None:
+        self.acc.flush()
         parts = _gather_to_rank0((float(self.acc.sum), self.acc.pairs))
         if parts is None:
             return None

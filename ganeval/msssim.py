@@ -11,19 +11,22 @@ Follows `metrics/ms_ssim.py` of tkarras/progressive_growing_of_gans (after Wang 
 * the diversity metric averages over consecutive pairs (0, 1), (2, 3), ...
 
 The window is separable (a normalized 2-D Gaussian is the outer product of normalized 1-D
-ones), so filtering runs as two 1-D passes (banded matrix products), in float32 like the
-reference, on images centred at 0 to keep the second moments accurate.  Odd image sizes
-are cropped by one pixel before each 2x2 downsampling (the reference fails on them).
+ones), so filtering runs as two 1-D passes of small banded matrix products, in float32 like
+the reference, on images centred at 0 to keep the second moments accurate.  Pairs go through
+in chunks sized to stay in cache on CPU (whole batches on GPUs), with buffers reused from
+chunk to chunk.  Odd image sizes are cropped by one pixel before each 2x2 downsampling (the
+reference fails on them).
 """
 from __future__ import annotations
 
+import functools
 import math
 import time
 from typing import Any
 
 import torch
 
-from .device import resolve_device
+from .device import exact_matmul, resolve_device
 from .errors import DataError
 from .progress import progress
 from .results import MetricResult
@@ -35,6 +38,10 @@ K1, K2 = 0.01, 0.03
 MAX_VAL = 255.0
 WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 DEFAULT_NUM_PAIRS = 10000
+_C1, _C2 = (K1 * MAX_VAL) ** 2, (K2 * MAX_VAL) ** 2
+_BLOCK_W, _BLOCK_H = 16, 12
+# Per-chunk budget for the first scale's buffers: cache-sized on CPU, large on GPUs.
+_CPU_CHUNK_BYTES, _GPU_CHUNK_BYTES = 24 << 20, 1 << 30
 
 __all__ = ["ssim", "ms_ssim_pairs", "ms_ssim", "MSSSIMAccumulator"]
 
@@ -46,79 +53,144 @@ def _gauss_1d(size: int, sigma: float, device, dtype) -> torch.Tensor:
     return (g / g.sum()).to(device, dtype)
 
 
-def _band(n: int, g: torch.Tensor) -> torch.Tensor:
-    """(n, n - k + 1) matrix M with (v @ M)[j] = sum_i g[i] v[j + i]: 'valid' 1-D filtering."""
-    k, out = g.numel(), n - g.numel() + 1
-    m = g.new_zeros(n, out)
-    cols = torch.arange(out, device=g.device)
-    for i in range(k):
+@functools.lru_cache(maxsize=None)
+def _band(n_in: int, size: int, device: torch.device, left: bool = False) -> torch.Tensor:
+    """(n_in, n_in - size + 1) matrix M with (v @ M)[j] = sum_i g[i] v[j + i]: 'valid' filtering.
+
+    `g` is the reference's window for `size` (sigma scaled with it); `left` gives the
+    contiguous transpose, for filtering the rows of a matrix from the left.
+    """
+    g = _gauss_1d(size, size * FILTER_SIGMA / FILTER_SIZE, "cpu", torch.float32)
+    out = n_in - size + 1
+    m = torch.zeros(n_in, out)
+    cols = torch.arange(out)
+    for i in range(size):
         m[cols + i, cols] = g[i]
-    return m
+    return (m.T.contiguous() if left else m).to(device)
 
 
-def _box_down(x: torch.Tensor) -> torch.Tensor:
-    """2x2 box average, the reference's four-slice sum (odd sizes lose their last row/column)."""
-    h, w = x.shape[2] // 2 * 2, x.shape[3] // 2 * 2
-    x = x[:, :, :h, :w]
-    return (x[:, :, 0::2, 0::2] + x[:, :, 1::2, 0::2] + x[:, :, 0::2, 1::2] + x[:, :, 1::2, 1::2]) * 0.25
+class _Scale:
+    """Buffers of one scale for a chunk of P image pairs, reused from chunk to chunk.
 
-
-def _filter(x: torch.Tensor, g: torch.Tensor, block: int = 32) -> torch.Tensor:
-    """Separable 'valid' filtering of the last two dims as banded matrix products.
-
-    Outputs are computed in blocks of `block` so each product only spans block + k - 1
-    inputs; on CPU this beats torch's depthwise convolution about 2-3x, and on GPUs it runs
-    on the GEMM units.
+    Memory is rows first, (H, map, pair, channel, W), with the four maps a, b, a^2 + b^2 and
+    ab side by side.  Both 1-D passes are then plain 2-D GEMMs on contiguous memory with no
+    copies: the horizontal one multiplies column blocks by a band from the right (into a
+    width padded to whole blocks), the vertical one multiplies row blocks from the left.
+    Small blocks (16 and 12 outputs) keep the band's wasted multiply-adds low; on CPU these
+    two shapes were the fastest of those measured (see benchmarks/bench_msssim.py).
     """
-    k = g.numel()
-    ho, wo = x.shape[-2] - k + 1, x.shape[-1] - k + 1
-    y = x.new_empty(x.shape[:-1] + (wo,))
-    for s in range(0, wo, block):
-        n = min(block, wo - s)
-        y[..., s:s + n] = x[..., s:s + n + k - 1] @ _band(n + k - 1, g)
-    z = x.new_empty(x.shape[:-2] + (ho, wo))
-    for s in range(0, ho, block):
-        n = min(block, ho - s)
-        z[..., s:s + n, :] = _band(n + k - 1, g).T @ y[..., s:s + n + k - 1, :]
-    return z
+
+    def __init__(self, shape: tuple[int, int, int, int], device: torch.device):
+        p, c, self.h, self.w = shape
+        self.k = k = min(FILTER_SIZE, self.h, self.w)
+        self.ho, self.wo = self.h - k + 1, self.w - k + 1
+        self.bw = min(_BLOCK_W, self.wo)
+        self.nb = -(-self.wo // self.bw)
+        ow = self.nb * self.bw
+        # Zero padding on the right only feeds output columns >= wo, which are never summed.
+        self.maps = torch.zeros(self.h, 4, p, c, ow + k - 1, device=device)
+        self.images = self.maps[:, :2, ..., :self.w]
+        self.rows = torch.empty(self.h, 4, p, c, ow, device=device)
+        self.out = torch.empty(self.ho, 4, p, c, ow, device=device)
+        self.tmp = torch.empty(2, self.ho, p, c, ow, device=device)
+
+    def _filter(self) -> None:
+        k, bw, dev = self.k, self.bw, self.maps.device
+        x = self.maps.view(-1, self.maps.shape[-1])
+        y = self.rows.view(x.shape[0], self.nb, bw)
+        band = _band(bw + k - 1, k, dev)
+        for j in range(self.nb):
+            torch.mm(x[:, j * bw:j * bw + bw + k - 1], band, out=y[:, j])
+        y, z = self.rows.view(self.h, -1), self.out.view(self.ho, -1)
+        nh = -(-self.ho // _BLOCK_H)
+        edges = [round(i * self.ho / nh) for i in range(nh + 1)]
+        for s, e in zip(edges[:-1], edges[1:]):
+            torch.mm(_band(e - s + k - 1, k, dev, left=True), y[s:e + k - 1], out=z[s:e])
+
+    def ssim_cs(self, with_ssim: bool) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """Per-pair mean SSIM (when asked) and contrast-structure term of the images held.
+
+        Images are centred by -128 so that the second moments lose less to cancellation;
+        variances and covariances do not change with the shift, and the luminance term
+        gets it back from the means.
+        """
+        a, b = self.images.unbind(1)
+        torch.mul(a, a, out=self.maps[:, 2, ..., :self.w]).addcmul_(b, b)
+        torch.mul(a, b, out=self.maps[:, 3, ..., :self.w])
+        self._filter()
+        m1, m2, sq, cross = self.out.unbind(1)
+        prod = torch.mul(m1, m2, out=self.tmp[0])
+        norm2 = torch.mul(m1, m1, out=self.tmp[1]).addcmul_(m2, m2)
+        # Four filtered maps suffice: SSIM needs only s11 + s22, never s11 or s22 alone.
+        # cs_map is v1 / v2 halved, (s12 + c2 / 2) / (s11 + s22 + c2); `n` restores the 2.
+        cs_map = cross.sub_(prod).add_(_C2 / 2).div_(sq.sub_(norm2).add_(_C2))
+        n = self.ho * self.wo * cs_map.shape[2] / 2.0
+        cs = _pair_sums(cs_map[..., :self.wo]) / n
+        if not with_ssim:
+            return None, cs
+        # Luminance on the uncentred means mu = m + 128, expanded so no shifted copies are made.
+        shift = m1.add_(m2).mul_(256.0).add_(32768.0 + _C1)
+        lum = prod.mul_(2.0).add_(shift).div_(norm2.add_(shift))
+        return _pair_sums(lum.mul_(cs_map)[..., :self.wo]) / n, cs
+
+    def load(self, a: torch.Tensor, b: torch.Tensor) -> None:
+        """Centre uint8 NCHW images into the buffers."""
+        torch.sub(a.permute(2, 0, 1, 3), 128.0, out=self.images[:, 0])
+        torch.sub(b.permute(2, 0, 1, 3), 128.0, out=self.images[:, 1])
+
+    def down_to(self, nxt: "_Scale") -> None:
+        """2x2 box average into the next scale, as the reference's four-slice sum (odd sizes
+        lose their last row/column)."""
+        h, w, src, dst = nxt.h, nxt.w, self.images, nxt.images
+        torch.add(src[0:2 * h:2, ..., 0:2 * w:2], src[1:2 * h:2, ..., 0:2 * w:2], out=dst)
+        dst.add_(src[0:2 * h:2, ..., 1:2 * w:2]).add_(src[1:2 * h:2, ..., 1:2 * w:2]).mul_(0.25)
 
 
-def _ssim_cs(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-image SSIM and contrast-structure terms at one scale.
+def _pair_sums(m: torch.Tensor) -> torch.Tensor:
+    # float32 row sums (<= a few hundred terms), then float64 across rows, per pair.
+    return m.sum(-1).sum(dim=(0, 2), dtype=torch.float64)
 
-    Inputs are float32 NCHW images on the 0..255 scale, centred by -128 so that the
-    second moments lose less to cancellation; variances and covariances do not change
-    with the shift, and the means get it back for the luminance term.
-    """
-    h, w = a.shape[2:]
-    size = min(FILTER_SIZE, h, w)
-    sigma = size * FILTER_SIGMA / FILTER_SIZE
-    g = _gauss_1d(size, sigma, a.device, a.dtype)
-    # Four filtered maps suffice: SSIM needs only s11 + s22, never s11 or s22 alone.
-    maps = a.new_empty((4,) + a.shape)
-    maps[0], maps[1] = a, b
-    torch.mul(a, a, out=maps[2]).addcmul_(b, b)
-    torch.mul(a, b, out=maps[3])
-    m1, m2, sq, cross = _filter(maps, g).unbind(0)
-    c1, c2 = (K1 * MAX_VAL) ** 2, (K2 * MAX_VAL) ** 2
-    prod = m1 * m2
-    norm2 = m1 * m1 + m2 * m2
-    v1 = cross.sub_(prod).mul_(2.0).add_(c2)            # 2 * s12 + c2
-    v2 = sq.sub_(norm2).add_(c2)                        # s11 + s22 + c2
-    # Luminance on the uncentred means mu = m + 128, expanded so no shifted copies are made.
-    shift = (m1 + m2).mul_(256.0).add_(32768.0 + c1)
-    lum = (prod.mul_(2.0) + shift).div_(norm2.add_(shift))
-    cs_map = v1.div_(v2)
-    cs = cs_map.sum(dim=(1, 2, 3), dtype=torch.float64) / cs_map[0].numel()
-    ssim = lum.mul_(cs_map).sum(dim=(1, 2, 3), dtype=torch.float64) / cs_map[0].numel()
-    return ssim, cs
+
+def _scales(shape: tuple[int, int, int, int], levels: int, device: torch.device) -> list[_Scale]:
+    p, c, h, w = shape
+    return [_Scale((p, c, h >> i, w >> i), device) for i in range(levels)]
+
+
+def _chunk_pairs(shape: tuple[int, ...], device: torch.device) -> int:
+    """Pairs per chunk: on CPU the first scale's buffers stay within a cache-sized budget."""
+    budget = _CPU_CHUNK_BYTES if device.type == "cpu" else _GPU_CHUNK_BYTES
+    return max(1, budget // (16 * 4 * math.prod(shape[1:])))
+
+
+def _run(a: torch.Tensor, b: torch.Tensor, levels: int, workspace: dict | None) -> tuple[list, list]:
+    """Per-pair (ssim, cs) at each scale for uint8 NCHW pairs, chunk by chunk."""
+    workspace = {} if workspace is None else workspace
+    step = _chunk_pairs(tuple(a.shape), a.device)
+    ssims: list[list[torch.Tensor]] = [[] for _ in range(levels)]
+    css: list[list[torch.Tensor]] = [[] for _ in range(levels)]
+    with exact_matmul(a.device):
+        for s in range(0, a.shape[0], step):
+            ca, cb = a[s:s + step], b[s:s + step]
+            key = (tuple(ca.shape), levels, ca.device)
+            if key not in workspace:
+                workspace[key] = _scales(key[0], levels, ca.device)
+            scales = workspace[key]
+            scales[0].load(ca, cb)
+            for i, sc in enumerate(scales):
+                if i + 1 < levels:
+                    sc.down_to(scales[i + 1])
+                sv, cv = sc.ssim_cs(with_ssim=i + 1 == levels)
+                css[i].append(cv)
+                if sv is not None:
+                    ssims[i].append(sv)
+    return [torch.cat(v) if v else None for v in ssims], [torch.cat(v) for v in css]
 
 
 def _prepare(a: Any, b: Any) -> tuple[torch.Tensor, torch.Tensor]:
     a, b = to_uint8(a, name="image a"), to_uint8(b, name="image b")
     if a.shape != b.shape:
         raise DataError(f"paired images must have one shape; got {tuple(a.shape)} and {tuple(b.shape)}")
-    return a.float() - 128.0, b.to(a.device).float() - 128.0
+    return a, b.to(a.device)
 
 
 def ssim(a: Any, b: Any) -> torch.Tensor:
@@ -129,66 +201,81 @@ def ssim(a: Any, b: Any) -> torch.Tensor:
     over pixels and channels.
     """
     x, y = _prepare(a, b)
-    return _ssim_cs(x, y)[0]
+    return _run(x, y, 1, None)[0][0]
 
 
-def ms_ssim_pairs(a: Any, b: Any, weights: tuple[float, ...] = WEIGHTS) -> torch.Tensor:
+def ms_ssim_pairs(a: Any, b: Any, weights: tuple[float, ...] = WEIGHTS, *,
+                  workspace: dict | None = None) -> torch.Tensor:
     """Multi-scale SSIM of each image in `a` against the same-index image in `b`.
 
     Images need at least 2^(len(weights)-1) pixels per side (16 for the default 5 scales).
-    Returns one float64 value per pair, on the inputs' device.
+    Returns one float64 value per pair, on the inputs' device.  `workspace` (a dict the
+    caller keeps) lets repeated calls reuse their buffers.
     """
     x, y = _prepare(a, b)
-    need = 2 ** (len(weights) - 1)
+    levels = len(weights)
+    need = 2 ** (levels - 1)
     if min(x.shape[2:]) < need:
-        raise DataError(f"images are {x.shape[3]}x{x.shape[2]}; MS-SSIM with {len(weights)} scales needs at least {need}x{need}")
+        raise DataError(f"images are {x.shape[3]}x{x.shape[2]}; MS-SSIM with {levels} scales needs at least {need}x{need}")
+    ssims, css = _run(x, y, levels, workspace)
     w = torch.tensor(weights, dtype=torch.float64, device=x.device)
-    ssims, css = [], []
-    for level in range(len(weights)):
-        s, c = _ssim_cs(x, y)
-        ssims.append(s)
-        css.append(c)
-        if level < len(weights) - 1:
-            x, y = _box_down(x), _box_down(y)
-    cs = torch.stack(css[:-1]).clamp_min(0)
-    last = ssims[-1].clamp_min(0)
-    return torch.prod(cs ** w[:-1, None], dim=0) * last ** w[-1]
+    value = ssims[-1].clamp_min(0) ** w[-1]
+    for c, wi in zip(css[:-1], w[:-1]):
+        value = value * c.clamp_min(0) ** wi
+    return value
 
 
 class MSSSIMAccumulator:
     """Streams images and averages MS-SSIM over consecutive pairs (0, 1), (2, 3), ...
 
-    A batch of odd length keeps its last image to pair it with the next batch's first, so
-    the pairing never depends on batch size.  `merge` adds another accumulator's sums (e.g.
-    from another process); `compute` returns the mean over pairs.
+    Images wait in a queue until a whole chunk of pairs is there, so that every pair is
+    computed at the same place in the same chunk shape whatever the batch sizes: the value
+    then does not depend on batching even in its last float32 bit.  `flush` computes what
+    is queued (an odd last image keeps waiting); `merge` adds another accumulator's sums
+    (e.g. from another process); `compute` flushes and returns the mean over pairs.
     """
 
     def __init__(self, max_pairs: int | None = None):
         self.max_pairs = max_pairs
         self.sum: torch.Tensor | float = 0.0  # a device tensor while streaming: no sync per batch
         self.pairs = 0
-        self._carry: torch.Tensor | None = None
+        self._queue: list[torch.Tensor] = []
+        self._queued = 0
+        self._workspace: dict = {}
 
     def update(self, images: torch.Tensor) -> None:
         """Add a batch of uint8 RGB NCHW images."""
         x = to_uint8(images, name="images")
-        if self._carry is not None:
-            x = torch.cat([self._carry.to(x.device), x])
-            self._carry = None
-        if x.shape[0] % 2:
-            self._carry, x = x[-1:], x[:-1]
         if self.max_pairs is not None:
-            x = x[: 2 * max(0, self.max_pairs - self.pairs)]
-        if x.shape[0]:
-            vals = ms_ssim_pairs(x[0::2], x[1::2])
-            self.sum = self.sum + vals.sum()
-            self.pairs += vals.shape[0]
+            x = x[: max(0, 2 * (self.max_pairs - self.pairs) - self._queued)]
+        if x.shape[0] == 0:
+            return
+        self._queue.append(x)
+        self._queued += x.shape[0]
+        step = 2 * _chunk_pairs(tuple(x.shape), x.device)
+        if self._queued >= step:
+            self._take(self._queued // step * step)
+
+    def flush(self) -> None:
+        """Compute every whole pair queued so far."""
+        self._take(self._queued // 2 * 2)
+
+    def _take(self, n: int) -> None:
+        if n == 0:
+            return
+        x = torch.cat([q.to(self._queue[-1].device) for q in self._queue])
+        self._queue, self._queued = ([x[n:]] if n < x.shape[0] else []), x.shape[0] - n
+        vals = ms_ssim_pairs(x[0:n:2], x[1:n:2], workspace=self._workspace)
+        self.sum = self.sum + vals.sum()
+        self.pairs += vals.shape[0]
 
     def merge(self, other: "MSSSIMAccumulator") -> None:
+        other.flush()
         self.sum += other.sum
         self.pairs += other.pairs
 
     def compute(self) -> float:
+        self.flush()
         if self.pairs == 0:
             raise DataError("MS-SSIM needs at least 2 images (one pair)")
         return float(self.sum) / self.pairs

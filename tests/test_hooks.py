@@ -135,12 +135,14 @@ def test_distributed_reduction_with_two_gloo_processes(tmp_path, crops):
         stores[which] = merged
     expect = sliced_wasserstein(stores["real"], stores["fake"], seed=1)
     assert [got["swd"][k] for k in ("SWDx1e3_32", "SWDx1e3_16")] == pytest.approx(expect, rel=1e-6)
-    assert got["msssim"] == pytest.approx(ms_ssim(fake).value, abs=1e-12)
+    # Pairs are computed in float32 chunks, so the ranks' split moves pairs to other places in a
+    # chunk; per-pair rounding then differs at float32 level (~1e-7), far below any pairing error.
+    assert got["msssim"] == pytest.approx(ms_ssim(fake).value, abs=1e-6)
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 1  # only rank 0 writes
     g = torch.Generator().manual_seed(1)
     fakes = torch.cat([_toy_generator(torch.randn(16, 8, generator=g)) for _ in range(4)])
-    assert json.loads(lines[0])["values"]["MS-SSIM"] == pytest.approx(ms_ssim(fakes, input_range=(-1, 1)).value, abs=1e-12)
+    assert json.loads(lines[0])["values"]["MS-SSIM"] == pytest.approx(ms_ssim(fakes, input_range=(-1, 1)).value, abs=1e-6)
 
 
 @pytest.mark.skipif(__import__("ganeval.inception.weights", fromlist=["x"])._fid_helper_file() is None,
