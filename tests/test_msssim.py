@@ -93,3 +93,31 @@ def test_pairs_match_a_direct_float64_definition(shape):
     # are single pixels, where float32 variances get no averaging; 5e-5 there.
     atol = 5e-5 if h * w <= 256 else 1e-5
     np.testing.assert_allclose(ms_ssim_pairs(a, b).numpy(), _ms_ssim_float64(a, b), atol=atol, rtol=0)
+
+
+def test_chunk_size_changes_nothing_beyond_float32_rounding(crops, monkeypatch):
+    # GPUs take whole batches in one chunk and CPUs cache-sized ones; the same code path runs
+    # here with both extremes of chunking.
+    import ganeval.msssim as m
+    a, b = crops[0][:24], crops[1][:24]
+    monkeypatch.setattr(m, "_CPU_CHUNK_BYTES", 1)
+    one_by_one = ms_ssim_pairs(a, b).numpy()
+    monkeypatch.setattr(m, "_CPU_CHUNK_BYTES", 1 << 40)
+    all_at_once = ms_ssim_pairs(a, b).numpy()
+    np.testing.assert_allclose(one_by_one, all_at_once, atol=1e-6, rtol=0)
+
+
+def test_exact_matmul_turns_tf32_off_on_cuda_only_and_restores_it():
+    import torch
+
+    from ganeval.device import exact_matmul
+    old = torch.backends.cuda.matmul.allow_tf32
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        with exact_matmul(torch.device("cuda")):
+            assert torch.backends.cuda.matmul.allow_tf32 is False
+        assert torch.backends.cuda.matmul.allow_tf32 is True
+        with exact_matmul(torch.device("cpu")):
+            assert torch.backends.cuda.matmul.allow_tf32 is True
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = old
