@@ -16,13 +16,14 @@ def resolve_device(device: Any = None) -> torch.device:
 
 @contextlib.contextmanager
 def exact_matmul(device: torch.device) -> Iterator[None]:
-    """Full float32 matrix products on CUDA for the duration (TF32 would cost parity digits)."""
+    """Full float32 matrix products and convolutions on CUDA for the duration, restoring the
+    caller's settings afterwards (TF32 would cost parity digits)."""
     if device.type != "cuda":
         yield
         return
-    old = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = False
+    old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     try:
         yield
     finally:
-        torch.backends.cuda.matmul.allow_tf32 = old
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old

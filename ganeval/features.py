@@ -29,10 +29,6 @@ def inception(weights: str | None = None, device: Any = None, allow_pickle: bool
     dev = resolve_device(device)
     key = (weights, os.environ.get("GANEVAL_INCEPTION_WEIGHTS"), str(dev))
     if key not in _MODELS:
-        if dev.type == "cuda":
-            # TF32 changes the features in the 4th digit; parity with the reference needs fp32.
-            torch.backends.cuda.matmul.allow_tf32 = False
-            torch.backends.cudnn.allow_tf32 = False
         _MODELS[key] = load_inception(weights, dev, allow_pickle=allow_pickle)
     return _MODELS[key]
 

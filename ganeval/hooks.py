@@ -320,8 +320,7 @@ class Evaluator:
         for name, cls in (("fid", FID), ("is", InceptionScore), ("kid", KID)):
             if name in self.metrics:
                 objects[name] = cls(self.weights, self.device, self.seed)
-                if name == "fid" and isinstance(self.real, (str, os.PathLike)) and str(self.real).endswith(".npz") \
-                        and _is_stats(self.real):
+                if name == "fid" and _is_stats(self.real):
                     objects[name].set_real_stats(str(self.real))
         needs_real = [o for o in objects.values() if o.uses_real and not getattr(o, "real_ready", False)]
         if needs_real:

@@ -47,11 +47,11 @@ _CPU_CHUNK_BYTES, _GPU_CHUNK_BYTES = 24 << 20, 256 << 20
 __all__ = ["ssim", "ms_ssim_pairs", "ms_ssim", "MSSSIMAccumulator"]
 
 
-def _gauss_1d(size: int, sigma: float, device, dtype) -> torch.Tensor:
+def _gauss_1d(size: int, sigma: float) -> torch.Tensor:
     # Same sample points as the reference's _FSpecialGauss: centred, offset 0.5 for even sizes.
     x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2.0
     g = torch.exp(-(x * x) / (2.0 * sigma * sigma))
-    return (g / g.sum()).to(device, dtype)
+    return (g / g.sum()).float()
 
 
 @functools.lru_cache(maxsize=None)
@@ -61,7 +61,7 @@ def _band(n_in: int, size: int, device: torch.device, left: bool = False) -> tor
     `g` is the reference's window for `size` (sigma scaled with it); `left` gives the
     contiguous transpose, for filtering the rows of a matrix from the left.
     """
-    g = _gauss_1d(size, size * FILTER_SIGMA / FILTER_SIZE, "cpu", torch.float32)
+    g = _gauss_1d(size, size * FILTER_SIGMA / FILTER_SIZE)
     out = n_in - size + 1
     m = torch.zeros(n_in, out)
     cols = torch.arange(out)
@@ -163,11 +163,12 @@ def _chunk_pairs(shape: tuple[int, ...], device: torch.device) -> int:
     return max(1, budget // (16 * 4 * math.prod(shape[1:])))
 
 
-def _run(a: torch.Tensor, b: torch.Tensor, levels: int, workspace: dict | None) -> tuple[list, list]:
-    """Per-pair (ssim, cs) at each scale for uint8 NCHW pairs, chunk by chunk."""
+def _run(a: torch.Tensor, b: torch.Tensor, levels: int,
+         workspace: dict | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Per-pair SSIM at the last scale and cs at every scale, for uint8 NCHW pairs, chunk by chunk."""
     workspace = {} if workspace is None else workspace
     step = _chunk_pairs(tuple(a.shape), a.device)
-    ssims: list[list[torch.Tensor]] = [[] for _ in range(levels)]
+    ssims: list[torch.Tensor] = []
     css: list[list[torch.Tensor]] = [[] for _ in range(levels)]
     with exact_matmul(a.device):
         for s in range(0, a.shape[0], step):
@@ -183,8 +184,8 @@ def _run(a: torch.Tensor, b: torch.Tensor, levels: int, workspace: dict | None) 
                 sv, cv = sc.ssim_cs(with_ssim=i + 1 == levels)
                 css[i].append(cv)
                 if sv is not None:
-                    ssims[i].append(sv)
-    return [torch.cat(v) if v else None for v in ssims], [torch.cat(v) for v in css]
+                    ssims.append(sv)
+    return torch.cat(ssims), [torch.cat(v) for v in css]
 
 
 def _prepare(a: Any, b: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -204,7 +205,7 @@ def ssim(a: Any, b: Any) -> torch.Tensor:
     x, y = _prepare(a, b)
     if x.shape[0] == 0:
         return torch.empty(0, dtype=torch.float64, device=x.device)
-    return _run(x, y, 1, None)[0][0]
+    return _run(x, y, 1, None)[0]
 
 
 def ms_ssim_pairs(a: Any, b: Any, weights: tuple[float, ...] = WEIGHTS, *,
@@ -222,9 +223,9 @@ def ms_ssim_pairs(a: Any, b: Any, weights: tuple[float, ...] = WEIGHTS, *,
         raise DataError(f"images are {x.shape[3]}x{x.shape[2]}; MS-SSIM with {levels} scales needs at least {need}x{need}")
     if x.shape[0] == 0:
         return torch.empty(0, dtype=torch.float64, device=x.device)
-    ssims, css = _run(x, y, levels, workspace)
+    last_ssim, css = _run(x, y, levels, workspace)
     w = torch.tensor(weights, dtype=torch.float64, device=x.device)
-    value = ssims[-1].clamp_min(0) ** w[-1]
+    value = last_ssim.clamp_min(0) ** w[-1]
     for c, wi in zip(css[:-1], w[:-1]):
         value = value * c.clamp_min(0) ** wi
     return value

@@ -107,17 +107,19 @@ def test_chunk_size_changes_nothing_beyond_float32_rounding(crops, monkeypatch):
     np.testing.assert_allclose(one_by_one, all_at_once, atol=1e-6, rtol=0)
 
 
-def test_exact_matmul_turns_tf32_off_on_cuda_only_and_restores_it():
+def test_exact_matmul_turns_tf32_off_on_cuda_only_and_restores_both_flags():
     import torch
 
     from ganeval.device import exact_matmul
-    old = torch.backends.cuda.matmul.allow_tf32
+    old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     try:
-        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
         with exact_matmul(torch.device("cuda")):
             assert torch.backends.cuda.matmul.allow_tf32 is False
+            assert torch.backends.cudnn.allow_tf32 is False
         assert torch.backends.cuda.matmul.allow_tf32 is True
+        assert torch.backends.cudnn.allow_tf32 is True
         with exact_matmul(torch.device("cpu")):
             assert torch.backends.cuda.matmul.allow_tf32 is True
     finally:
-        torch.backends.cuda.matmul.allow_tf32 = old
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old

@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..device import exact_matmul
 from .resize import resize_tf1_bilinear
 
 INPUT_SIZE = 299
@@ -192,5 +193,7 @@ class InceptionV3FID(nn.Module):
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor, with_logits: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
-        f = self.pool3(images)
-        return f, (self.logits_unbiased(f) if with_logits else None)
+        # TF32 changes the features in the 4th digit; parity with the reference needs fp32.
+        with exact_matmul(images.device):
+            f = self.pool3(images)
+            return f, (self.logits_unbiased(f) if with_logits else None)
