@@ -5,27 +5,12 @@ Data errors exit with code 1 and usage errors with code 2, each as one line on s
 """
 from __future__ import annotations
 
-import sys
-
 import click
 
-from ..errors import GanevalError
+from .boundary import BoundaryGroup
 
 
-class _Group(click.Group):
-    """Turns ganeval's own exceptions into one-line messages with the right exit code."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except GanevalError as e:
-            if ctx.obj and ctx.obj.get("debug"):
-                raise
-            click.echo(f"error: {e}", err=True)
-            sys.exit(e.exit_code)
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=BoundaryGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
 @click.version_option(package_name="ganeval")
 @click.pass_context

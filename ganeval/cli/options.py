@@ -9,6 +9,7 @@ import click
 
 from ..fileio import atomic_write_text
 from ..results import MetricResult
+from .boundary import set_debug
 
 
 def source_options(f: Callable) -> Callable:
@@ -43,7 +44,7 @@ def run_options(f: Callable) -> Callable:
 
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        click.get_current_context().find_root().ensure_object(dict)["debug"] = kwargs.pop("debug")
+        set_debug(kwargs.pop("debug"))
         return f(*args, **kwargs)
     return wrapper
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from . import main
+from .boundary import set_debug
 
 
 @main.command("report")
@@ -43,7 +44,7 @@ def leaderboard_cmd(real, entries, metrics, num_images, seed, store, rank_by, we
           --entry ema=runs/00003-cpu-tiny --metrics swd,fid -n 2048 --store lb/
     """
     from ..leaderboard import Entry, markdown_table, run_leaderboard
-    click.get_current_context().find_root().ensure_object(dict)["debug"] = debug
+    set_debug(debug)
     run_leaderboard(real, [Entry.parse(e) for e in entries], store, metrics=[m.strip() for m in metrics.split(",")],
                     num_images=num_images, seed=seed, weights=weights, device=device, rank_by=rank_by,
                     log=lambda s: click.echo(s, err=True))
