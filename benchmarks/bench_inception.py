@@ -46,8 +46,8 @@ def main() -> None:
     import torch
 
     from ganeval.features import extract, inception
-    from ganeval.fid import frechet_distance
-    from ganeval.isc import inception_score_from_logits
+    from ganeval.metrics.fid import frechet_distance
+    from ganeval.metrics.isc import inception_score_from_logits
     from ganeval.samples import photo_crops
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     tmp = tempfile.mkdtemp(prefix="ganeval-bench-inception-")

@@ -1,59 +1,49 @@
-"""All metrics on one pair of sets, with one Inception extraction per set."""
+"""All requested metrics on one pair of sets, with one Inception extraction per set."""
 from __future__ import annotations
 
 import time
 from typing import Any, Sequence
 
-from .errors import UsageError
+from .metrics.registry import MetricSpec, metric_names, resolve
+from .options import RunOptions
 from .results import MetricResult
 
-METRICS = ("swd", "msssim", "fid", "is", "kid", "pr")
 
-
-def evaluate(real: Any, fake: Any, metrics: Sequence[str] = METRICS, *, num_images: int | None = None,
+def evaluate(real: Any, fake: Any, metrics: Sequence[str] | None = None, *, num_images: int | None = None,
              seed: int = 0, device: Any = None, batch_size: int = 64, weights: str | None = None,
              cache: bool = True, quiet: bool = True, **source_kw: Any) -> list[MetricResult]:
     """Compute each requested metric of `fake` against `real` and return their results.
 
-    SWD compares the two sets; MS-SSIM measures the diversity of `fake`; FID, IS (of
-    `fake`), KID and PR share one Inception pass per set.  `num_images` caps every set
-    (default: each metric's paper count for SWD and MS-SSIM, all images for Inception).
+    `metrics` names registered metrics (default: all of them, see
+    `ganeval.metrics.registry`).  SWD compares the two sets; MS-SSIM measures the diversity of
+    `fake`; the Inception metrics share one Inception pass per set.  `num_images` caps every
+    set (default: each metric's paper count for SWD and MS-SSIM, all images for Inception).
+    Other keyword arguments are `RunOptions` fields (``workers``, ``resize``, ``subset``...).
     """
-    metrics = [m.lower() for m in metrics]
-    unknown = sorted(set(metrics) - set(METRICS))
-    if unknown:
-        raise UsageError(f"unknown metrics {unknown}; choose from {', '.join(METRICS)}")
-    common = dict(seed=seed, device=device, batch_size=batch_size, quiet=quiet, **source_kw)
-    out: list[MetricResult] = []
-    if "swd" in metrics:
-        from .swd import DEFAULT_NUM_IMAGES, swd
-        out.append(swd(real, fake, num_images=num_images or DEFAULT_NUM_IMAGES, **common))
-    if "msssim" in metrics:
-        from .msssim import DEFAULT_NUM_PAIRS, ms_ssim
-        out.append(ms_ssim(fake, num_pairs=num_images // 2 if num_images else DEFAULT_NUM_PAIRS, **common))
-    inception = [m for m in metrics if m in ("fid", "is", "kid", "pr")]
+    specs = resolve(metrics if metrics is not None else metric_names())
+    args = dict(source_kw, num_images=num_images, seed=seed, device=device, batch_size=batch_size,
+                weights=weights, cache=cache, quiet=quiet)
+    opts = RunOptions.take(args)
+    if args:
+        raise TypeError(f"evaluate() got unexpected keyword arguments {sorted(args)}")
+    out = [s.run(real, fake, opts) for s in specs if s.inception == "none"]
+    inception = [s for s in specs if s.inception != "none"]
     if inception:
-        out += _inception_metrics(real, fake, inception, num_images, weights, cache, common)
+        out += _inception_metrics(real, fake, inception, opts)
     return out
 
 
-def _inception_metrics(real, fake, which, num_images, weights, cache, common) -> list[MetricResult]:
+def _inception_metrics(real: Any, fake: Any, specs: list[MetricSpec], opts: RunOptions) -> list[MetricResult]:
     from .features import extract
-    from .fid import fid_from_stats
-    from .isc import is_from_stats
-    from .kid import kid_from_stats
-    from .prc import pr_from_stats
     t0 = time.time()
-    need_feats = "kid" in which or "pr" in which
-    kw = dict(weights=weights, num_images=num_images, cache=cache, **common)
-    seed = common["seed"]
-    b, info = extract(fake, features=need_feats, logits="is" in which, **kw)
-    out = [is_from_stats(b, info, seed=seed)] if "is" in which else []
-    if {"fid", "kid", "pr"} & set(which):
-        a, _ = extract(real, features=need_feats, **kw)
-        for name, fn in (("fid", fid_from_stats), ("kid", kid_from_stats), ("pr", pr_from_stats)):
-            if name in which:
-                out.append(fn(a, b, info, seed=seed))
+    kw = dict(features=any(s.keeps_features for s in specs), **opts.inception_kw())
+    b, info = extract(fake, logits=any(s.inception == "logits" for s in specs), **kw)
+    a = extract(real, **kw)[0] if any(s.needs_real for s in specs) else None
+    out = []
+    for s in specs:
+        metric = s.make(seed=opts.seed, device=opts.device, weights=opts.weights)
+        metric.load(a if s.needs_real else None, b, info)
+        out.append(metric.compute())
     for r in out:
         r.seconds = (time.time() - t0) / len(out)
     return out

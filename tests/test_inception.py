@@ -64,13 +64,13 @@ def test_pool3_and_logits_match_torch_fidelity(crops, test_weights):
 
 
 def test_fid_matches_torch_fidelity(ab_stats, reference):
-    from ganeval.fid import frechet_distance
+    from ganeval.metrics.fid import frechet_distance
     a, b = ab_stats
     assert frechet_distance(a.mu, a.sigma, b.mu, b.sigma) == pytest.approx(reference["fid_a_b"], rel=1e-4)
 
 
 def test_inception_score_matches_torch_fidelity(ab_stats, reference):
-    from ganeval.isc import inception_score_from_logits
+    from ganeval.metrics.isc import inception_score_from_logits
     for s, key in zip(ab_stats, "ab"):
         mean, std = inception_score_from_logits(s.all_logits(), 10)
         assert mean == pytest.approx(reference[f"is_{key}_mean"], rel=1e-3)
@@ -84,7 +84,7 @@ def test_frechet_distance_equals_the_sqrtm_formula():
     mu1, mu2, s1, s2 = x.mean(0), y.mean(0), np.cov(x, rowvar=False), np.cov(y, rowvar=False)
     covmean = scipy.linalg.sqrtm(s1 @ s2).real
     ref = float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
-    from ganeval.fid import frechet_distance
+    from ganeval.metrics.fid import frechet_distance
     assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(ref, rel=1e-6)
 
 
@@ -97,7 +97,7 @@ def test_streamed_moments_equal_numpy_cov(ab_stats):
 
 def test_batch_size_independence(crops, test_weights):
     from ganeval.features import extract
-    from ganeval.fid import frechet_distance
+    from ganeval.metrics.fid import frechet_distance
     x = crops[0][:8], crops[1][:8]
     one = [extract(s, weights=test_weights, cache=False, batch_size=1)[0] for s in x]
     many = [extract(s, weights=test_weights, cache=False, batch_size=32)[0] for s in x]
@@ -109,7 +109,7 @@ def test_batch_size_independence(crops, test_weights):
 
 
 def test_fid_helper_weights_refuse_logits(crops):
-    from ganeval.isc import inception_score
+    from ganeval.metrics.isc import inception_score
     with pytest.raises(WeightsError, match="no classifier layer"):
         inception_score(crops[0][:10], cache=False)
 
@@ -182,7 +182,7 @@ def test_stats_files_are_pytorch_fid_compatible(tmp_path, crops):
 
 
 def test_kid_matches_a_naive_estimator():
-    from ganeval.kid import mmd2_unbiased
+    from ganeval.metrics.kid import mmd2_unbiased
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(6, 5)), rng.normal(size=(6, 5)) + 0.3
     k = lambda u, v: (u @ v / 5 + 1) ** 3  # noqa: E731
@@ -194,7 +194,7 @@ def test_kid_matches_a_naive_estimator():
 
 
 def test_kid_caps_subset_size_with_a_warning(ab_stats):
-    from ganeval.kid import kid_from_features
+    from ganeval.metrics.kid import kid_from_features
     a, b = ab_stats
     with pytest.warns(UserWarning, match="capped at 256"):
         mean, std, used = kid_from_features(a.all_features(), b.all_features(), num_subsets=3)
@@ -202,7 +202,7 @@ def test_kid_caps_subset_size_with_a_warning(ab_stats):
 
 
 def test_precision_recall_closed_forms():
-    from ganeval.prc import knn_radii, manifold_coverage
+    from ganeval.metrics.prc import knn_radii, manifold_coverage
     real = torch.arange(10, dtype=torch.float64)[:, None]          # points 0..9: every 3rd-NN radius >= 2
     assert knn_radii(real, 3).tolist() == [3, 2, 2, 2, 2, 2, 2, 2, 2, 3]
     inside = real + 0.5
@@ -214,7 +214,7 @@ def test_precision_recall_closed_forms():
 
 
 def test_few_images_warn_for_fid(crops):
-    from ganeval.fid import fid
+    from ganeval.metrics.fid import fid
     with pytest.warns(UserWarning, match="rank-deficient"):
         fid(crops[0][:6], crops[1][:6], cache=False)
 
@@ -234,13 +234,13 @@ def test_all_extracts_each_set_once(crops, test_weights, monkeypatch):
 
 
 def test_too_few_images_for_is_splits_is_a_clear_error():
-    from ganeval.isc import inception_score_from_logits
+    from ganeval.metrics.isc import inception_score_from_logits
     with pytest.raises(DataError, match="at least 10 images"):
         inception_score_from_logits(torch.zeros(5, 1008), splits=10)
 
 
 def test_fid_of_identical_statistics_is_zero_never_negative():
-    from ganeval.fid import frechet_distance
+    from ganeval.metrics.fid import frechet_distance
     rng = np.random.default_rng(3)
     for _ in range(5):
         x = rng.normal(size=(300, 32))

@@ -3,7 +3,7 @@ import numpy as np
 import scipy.ndimage
 import torch
 
-from ganeval.pyramid import laplacian_pyramid, pyr_down, pyr_up, pyramid_resolutions
+from ganeval.metrics.pyramid import laplacian_pyramid, pyr_down, pyr_up, pyramid_resolutions
 
 KERNEL = np.outer([1, 4, 6, 4, 1], [1, 4, 6, 4, 1]).astype(np.float32) / 256.0
 

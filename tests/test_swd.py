@@ -4,7 +4,7 @@ import scipy.ndimage
 import torch
 
 from ganeval import DataError, swd
-from ganeval.swd import wasserstein_1d_sorted
+from ganeval.metrics.swd import wasserstein_1d_sorted
 
 SEEDS = range(5)
 

@@ -22,7 +22,7 @@ def swd_cmd(real: str, fake: str, seed: int, device: str | None, as_json: bool, 
       ganeval swd data/real/ samples/ --num-images 8192
     """
     import torch
-    from ..swd import DEFAULT_NUM_IMAGES, swd
+    from ..metrics.swd import DEFAULT_NUM_IMAGES, swd
     result = swd(real, fake, seed=seed, device=device, batch_size=kw["batch_size"], workers=kw["workers"],
                  quiet=quiet, descriptor_dtype=torch.float32 if exact_descriptors else torch.float16,
                  **{**source_kwargs(kw), "num_images": kw["num_images"] or DEFAULT_NUM_IMAGES})
@@ -43,7 +43,7 @@ def msssim_cmd(images: str, seed: int, device: str | None, as_json: bool, output
     Example:
       ganeval msssim samples/ --num-pairs 5000
     """
-    from ..msssim import DEFAULT_NUM_PAIRS, ms_ssim
+    from ..metrics.msssim import DEFAULT_NUM_PAIRS, ms_ssim
     pairs = num_pairs or (kw["num_images"] // 2 if kw["num_images"] else DEFAULT_NUM_PAIRS)
     src_kw = source_kwargs(kw)
     src_kw.pop("num_images")

@@ -39,7 +39,7 @@ def fid_cmd(real, fake, seed, device, as_json, output, quiet, **kw):
     Example:
       ganeval fid data/ffhq_stats.npz samples/ --weights inception-2015-12-05.pt
     """
-    from ..fid import fid
+    from ..metrics.fid import fid
     emit(fid(real, fake, **_kw(kw, seed, device, quiet)), as_json, output)
 
 
@@ -57,7 +57,7 @@ def is_cmd(images, splits, in_order, seed, device, as_json, output, quiet, **kw)
     Example:
       ganeval is samples/ --splits 10
     """
-    from ..isc import TORCH_FIDELITY_SEED, inception_score
+    from ..metrics.isc import TORCH_FIDELITY_SEED, inception_score
     emit(inception_score(images, splits=splits, shuffle_seed=None if in_order else TORCH_FIDELITY_SEED,
                          **_kw(kw, seed, device, quiet)), as_json, output)
 
@@ -77,7 +77,7 @@ def kid_cmd(real, fake, subsets, subset_size, seed, device, as_json, output, qui
     Example:
       ganeval kid real/ samples/ --subsets 100 --subset-size 1000 --seed 2020
     """
-    from ..kid import kid
+    from ..metrics.kid import kid
     emit(kid(real, fake, num_subsets=subsets, subset_size=subset_size, **_kw(kw, seed, device, quiet)), as_json, output)
 
 
@@ -95,7 +95,7 @@ def pr_cmd(real, fake, k, seed, device, as_json, output, quiet, **kw):
     Example:
       ganeval pr real/ samples/ --k 3
     """
-    from ..prc import precision_recall
+    from ..metrics.prc import precision_recall
     emit(precision_recall(real, fake, k=k, **_kw(kw, seed, device, quiet)), as_json, output)
 
 

@@ -13,13 +13,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import DataError
-from .features import extract
-from .inception.weights import WeightsInfo
-from .results import MetricResult
-from .stats import FeatureStats
+from ..errors import DataError
+from ..features import extract
+from ..inception.weights import WeightsInfo
+from ..results import MetricResult
+from ..stats import FeatureStats
+from ._inception import InceptionMetric
 
-__all__ = ["inception_score_from_logits", "inception_score", "is_from_stats"]
+__all__ = ["inception_score_from_logits", "inception_score", "is_from_stats", "InceptionScore"]
 
 TORCH_FIDELITY_SEED = 2020
 
@@ -55,7 +56,9 @@ def inception_score(images: Any, *, splits: int = 10, shuffle_seed: int | None =
     t0 = time.time()
     stats, info = extract(images, logits=True, weights=weights, num_images=num_images, seed=seed, device=device,
                           batch_size=batch_size, cache=cache, quiet=quiet, **source_kw)
-    result = is_from_stats(stats, info, splits, shuffle_seed, seed)
+    metric = InceptionScore(weights, device, seed, splits=splits, shuffle_seed=shuffle_seed)
+    metric.load(None, stats, info)
+    result = metric.compute()
     result.seconds = time.time() - t0
     return result
 
@@ -67,3 +70,19 @@ def is_from_stats(stats: FeatureStats, info: WeightsInfo, splits: int = 10,
     settings = {"splits": splits, "shuffle_seed": shuffle_seed, "weights_sha256": info.sha256,
                 "logits": "unbiased"}
     return MetricResult("is", {"IS_mean": mean, "IS_std": std}, "IS_mean", settings, {"images": stats.n}, seed)
+
+
+class InceptionScore(InceptionMetric):
+    """Streaming Inception Score of the fakes: ``update(images)``; ``compute()``."""
+
+    name = "is"
+    uses_real = False
+    keep_logits = True
+
+    def __init__(self, weights: str | None = None, device: Any = None, seed: int = 0, *, splits: int = 10,
+                 shuffle_seed: int | None = TORCH_FIDELITY_SEED) -> None:
+        self.splits, self.shuffle_seed = splits, shuffle_seed
+        super().__init__(weights, device, seed)
+
+    def _result(self, real: None, fake: FeatureStats) -> MetricResult:
+        return is_from_stats(fake, self.info, self.splits, self.shuffle_seed, self.seed)

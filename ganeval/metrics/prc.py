@@ -12,13 +12,14 @@ from typing import Any
 
 import torch
 
-from .errors import DataError
-from .features import extract_pair
-from .inception.weights import WeightsInfo
-from .results import MetricResult
-from .stats import FeatureStats
+from ..errors import DataError
+from ..features import extract_pair
+from ..inception.weights import WeightsInfo
+from ..results import MetricResult
+from ..stats import FeatureStats
+from ._inception import InceptionMetric
 
-__all__ = ["knn_radii", "manifold_coverage", "precision_recall", "pr_from_stats"]
+__all__ = ["knn_radii", "manifold_coverage", "precision_recall", "pr_from_stats", "PrecisionRecall"]
 
 _BLOCK = 1024
 
@@ -50,7 +51,9 @@ def precision_recall(real: Any, fake: Any, *, k: int = 3, weights: str | None = 
     t0 = time.time()
     a, b, info = extract_pair(real, fake, features=True, weights=weights, num_images=num_images, device=device,
                               batch_size=batch_size, cache=cache, quiet=quiet, **source_kw)
-    result = pr_from_stats(a, b, info, k, seed)
+    metric = PrecisionRecall(weights, device, seed, k=k)
+    metric.load(a, b, info)
+    result = metric.compute()
     result.seconds = time.time() - t0
     return result
 
@@ -62,3 +65,17 @@ def pr_from_stats(a: FeatureStats, b: FeatureStats, info: WeightsInfo, k: int = 
     recall = manifold_coverage(fr, ff, knn_radii(ff, k))
     return MetricResult("pr", {"precision": precision, "recall": recall}, "precision",
                         {"k": k, "weights_sha256": info.sha256}, {"real": a.n, "fake": b.n}, seed)
+
+
+class PrecisionRecall(InceptionMetric):
+    """Streaming improved precision and recall: ``update(images, real=...)``; ``compute()``."""
+
+    name = "pr"
+    keep_features = True
+
+    def __init__(self, weights: str | None = None, device: Any = None, seed: int = 0, *, k: int = 3) -> None:
+        self.k = k
+        super().__init__(weights, device, seed)
+
+    def _result(self, real: FeatureStats, fake: FeatureStats) -> MetricResult:
+        return pr_from_stats(real, fake, self.info, self.k, self.seed)

@@ -26,18 +26,20 @@ Differences from the reference, none of which changes the expected value:
 from __future__ import annotations
 
 import concurrent.futures
+import copy
 import time
 from typing import Any
 
 import numpy as np
 import torch
 
-from .errors import DataError
+from ..device import resolve_device
+from ..errors import DataError
+from ..progress import progress
+from ..results import MetricResult
+from ..sources import open_source
+from .base import StreamingMetric
 from .pyramid import laplacian_pyramid, pyramid_resolutions
-from .results import MetricResult
-from .sources import open_source
-from .progress import progress
-from .device import resolve_device
 
 NHOOD_SIZE = 7
 NHOODS_PER_IMAGE = 128
@@ -49,7 +51,7 @@ _ROW_BLOCK = 1 << 16
 _SUB_BATCH = 32
 _K_PAD = 160
 
-__all__ = ["swd", "SWDDescriptors", "sliced_wasserstein", "wasserstein_1d_sorted"]
+__all__ = ["swd", "SWD", "SWDDescriptors", "sliced_wasserstein", "wasserstein_1d_sorted"]
 
 
 class SWDDescriptors:
@@ -156,6 +158,15 @@ class SWDDescriptors:
             self.chunks[li].extend(other.chunks[li])
             self.sums[li] = self.sums[li] + other.sums[li].to(self.sums[li].device)
         self.num_images += other.num_images
+
+    def portable(self) -> "SWDDescriptors":
+        """A CPU copy without the random state: what travels between processes."""
+        self._seal()
+        out = copy.copy(self)
+        out.chunks = [[c.cpu() for c in level] for level in self.chunks]
+        out.sums = [s.cpu() for s in self.sums]
+        out.gen, out._coords, out._buffers = None, None, None
+        return out
 
     def _seal(self) -> None:
         # Turn the preallocated buffers into ordinary chunks (their filled part); later
@@ -286,20 +297,50 @@ def sliced_wasserstein(a: SWDDescriptors, b: SWDDescriptors, seed: int = 0,
     return out
 
 
-def descriptors_of(source: Any, *, seed: int, stream: int, num_images: int | None, device: Any,
-                   batch_size: int, workers: int | None, dtype: torch.dtype, desc: str, quiet: bool,
-                   **source_kw: Any) -> SWDDescriptors:
-    """Stream an image source into a new `SWDDescriptors` store."""
-    src = open_source(source, num_images=num_images, seed=seed, **source_kw)
-    total = _safe_len(src)
-    store = SWDDescriptors(seed, stream, dtype)
-    if total is not None:
-        store.reserve(total, device)
-    for batch in progress(src.batches(batch_size, device, workers), total=total, unit="img", desc=desc, quiet=quiet):
-        store.update(batch)
-    if store.num_images == 0:
-        raise DataError(f"{src.name}: no images could be read")
-    return store
+class SWD(StreamingMetric):
+    """Streaming sliced Wasserstein distance: ``update(images, real=...)``, then ``compute()``.
+
+    Equal to `ganeval.swd` on the same images in the same order with the same seed, for any
+    split into batches (``ganeval.swd`` streams into this object).  ``reset(real=False)``
+    clears only the fakes, so a fixed real set is measured once and reused across
+    evaluations.  Descriptors stay on the device of the images.
+    """
+
+    name = "swd"
+    uses_real = True
+
+    def __init__(self, seed: int = 0, descriptor_dtype: torch.dtype = torch.float16,
+                 dir_repeats: int = DIR_REPEATS, dirs_per_repeat: int = DIRS_PER_REPEAT) -> None:
+        self.seed, self.dtype = seed, descriptor_dtype
+        self.dir_repeats, self.dirs_per_repeat = dir_repeats, dirs_per_repeat
+        super().__init__()
+
+    def _new(self, real: bool) -> SWDDescriptors:
+        from ..dist import rank_world
+        # Real and fake sets (and each rank) draw patch positions from their own streams.
+        return SWDDescriptors(self.seed, (0 if real else 1) + 2 * rank_world()[0], self.dtype)
+
+    def reserve(self, real: int | None, fake: int | None, device: Any = None) -> None:
+        """Preallocate descriptor storage for known set sizes (before the first update)."""
+        for store, n in ((self.real, real), (self.fake, fake)):
+            if n:
+                store.reserve(n, device)
+
+    def _result(self, real: SWDDescriptors, fake: SWDDescriptors) -> MetricResult:
+        t0 = time.time()
+        for store, what in ((real, "real"), (fake, "fake")):
+            if store.num_images == 0:
+                raise DataError(f"SWD: no {what} images were given")
+        values = sliced_wasserstein(real, fake, seed=self.seed, dir_repeats=self.dir_repeats,
+                                    dirs_per_repeat=self.dirs_per_repeat)
+        out = {f"SWDx1e3_{r}": v for r, v in zip(real.levels, values)}
+        out["SWDx1e3_avg"] = float(np.mean(values))
+        settings = dict(nhood_size=NHOOD_SIZE, nhoods_per_image=NHOODS_PER_IMAGE, dir_repeats=self.dir_repeats,
+                        dirs_per_repeat=self.dirs_per_repeat,
+                        descriptor_dtype=str(self.dtype).replace("torch.", ""), resolution=list(real.resolution),
+                        device=real.descriptors(0).device.type)
+        return MetricResult("swd", out, "SWDx1e3_avg", settings, {"real": real.num_images, "fake": fake.num_images},
+                            self.seed, time.time() - t0)
 
 
 def _safe_len(src) -> int | None:
@@ -322,16 +363,16 @@ def swd(real: Any, fake: Any, *, num_images: int | None = DEFAULT_NUM_IMAGES, se
     """
     t0 = time.time()
     dev = resolve_device(device)
-    common = dict(seed=seed, num_images=num_images, device=dev, batch_size=batch_size, workers=workers,
-                  dtype=descriptor_dtype, quiet=quiet, **source_kw)
-    a = descriptors_of(real, stream=0, desc="swd real", **common)
-    b = descriptors_of(fake, stream=1, desc="swd fake", **common)
-    values = sliced_wasserstein(a, b, seed=seed)
-    names = [f"SWDx1e3_{r}" for r in a.levels]
-    out = dict(zip(names, values))
-    out["SWDx1e3_avg"] = float(np.mean(values))
-    settings = dict(nhood_size=NHOOD_SIZE, nhoods_per_image=NHOODS_PER_IMAGE, dir_repeats=DIR_REPEATS,
-                    dirs_per_repeat=DIRS_PER_REPEAT, descriptor_dtype=str(descriptor_dtype).replace("torch.", ""),
-                    resolution=list(a.resolution), device=dev.type)
-    return MetricResult("swd", out, "SWDx1e3_avg", settings, {"real": a.num_images, "fake": b.num_images},
-                        seed, time.time() - t0)
+    metric = SWD(seed, descriptor_dtype)
+    sources = [open_source(s, num_images=num_images, seed=seed, **source_kw) for s in (real, fake)]
+    metric.reserve(_safe_len(sources[0]), _safe_len(sources[1]), dev)
+    for src, is_real in zip(sources, (True, False)):
+        total = _safe_len(src)
+        for batch in progress(src.batches(batch_size, dev, workers), total=total, unit="img",
+                              desc="swd real" if is_real else "swd fake", quiet=quiet):
+            metric.update(batch, real=is_real)
+        if (metric.real if is_real else metric.fake).num_images == 0:
+            raise DataError(f"{src.name}: no images could be read")
+    result = metric.compute()
+    result.seconds = time.time() - t0
+    return result

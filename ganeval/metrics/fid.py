@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 
-from .features import extract_pair
-from .inception.weights import WeightsInfo
-from .results import MetricResult
-from .stats import FeatureStats, warn_small
+from ..features import extract_pair
+from ..inception.weights import WeightsInfo
+from ..results import MetricResult
+from ..stats import FeatureStats, warn_small
+from ._inception import InceptionMetric
 
-__all__ = ["frechet_distance", "fid", "fid_from_stats"]
+__all__ = ["frechet_distance", "fid", "fid_from_stats", "FID"]
 
 
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
@@ -56,7 +57,9 @@ def fid(real: Any, fake: Any, *, weights: str | None = None, num_images: int | N
     t0 = time.time()
     a, b, info = extract_pair(real, fake, weights=weights, num_images=num_images, seed=seed, device=device,
                               batch_size=batch_size, cache=cache, quiet=quiet, **source_kw)
-    result = fid_from_stats(a, b, info, seed)
+    metric = FID(weights, device, seed)
+    metric.load(a, b, info)
+    result = metric.compute()
     result.seconds = time.time() - t0
     return result
 
@@ -70,3 +73,12 @@ def fid_from_stats(a: FeatureStats, b: FeatureStats, info: WeightsInfo, seed: in
     settings = {"network": "inception-2015-12-05", "feature": "pool3", "resize": "tf1-bilinear-299",
                 "weights_sha256": info.sha256, "weights_format": info.format}
     return MetricResult("fid", {"FID": value}, "FID", settings, {"real": a.n, "fake": b.n}, seed)
+
+
+class FID(InceptionMetric):
+    """Streaming FID: ``update(images, real=...)``; ``compute()`` gives ``FID``."""
+
+    name = "fid"
+
+    def _result(self, real: FeatureStats, fake: FeatureStats) -> MetricResult:
+        return fid_from_stats(real, fake, self.info, self.seed)

@@ -26,11 +26,12 @@ from typing import Any
 
 import torch
 
-from .device import exact_matmul, resolve_device
-from .errors import DataError
-from .progress import progress
-from .results import MetricResult
-from .sources import open_source, to_uint8
+from ..device import exact_matmul, resolve_device
+from ..errors import DataError
+from ..progress import progress
+from ..results import MetricResult
+from ..sources import open_source, to_uint8
+from .base import StreamingMetric
 
 FILTER_SIZE = 11
 FILTER_SIGMA = 1.5
@@ -44,7 +45,13 @@ _BLOCK_W, _BLOCK_H = 16, 12
 # fill the device without holding much memory in a training process.
 _CPU_CHUNK_BYTES, _GPU_CHUNK_BYTES = 24 << 20, 256 << 20
 
-__all__ = ["ssim", "ms_ssim_pairs", "ms_ssim", "MSSSIMAccumulator"]
+__all__ = ["ssim", "ms_ssim_pairs", "ms_ssim", "MSSSIM", "MSSSIMAccumulator", "pairs_for"]
+
+
+def pairs_for(num_images: int | None) -> int:
+    """Pairs measured when a run asks for `num_images` images: half of them (the paper's
+    10,000 pairs when no count is given)."""
+    return num_images // 2 if num_images else DEFAULT_NUM_PAIRS
 
 
 def _gauss_1d(size: int, sigma: float) -> torch.Tensor:
@@ -248,10 +255,14 @@ class MSSSIMAccumulator:
         self._queue: list[torch.Tensor] = []
         self._queued = 0
         self._workspace: dict = {}
+        self.resolution: tuple[int, int] | None = None
+        self.device_type: str | None = None
 
     def update(self, images: torch.Tensor) -> None:
         """Add a batch of uint8 RGB NCHW images."""
         x = to_uint8(images, name="images")
+        if self.resolution is None:
+            self.resolution, self.device_type = tuple(x.shape[2:]), x.device.type
         if self.max_pairs is not None:
             x = x[: max(0, 2 * (self.max_pairs - self.pairs) - self._queued)]
         if x.shape[0] == 0:
@@ -277,14 +288,54 @@ class MSSSIMAccumulator:
 
     def merge(self, other: "MSSSIMAccumulator") -> None:
         other.flush()
-        self.sum += other.sum
+        self.sum = self.sum + (other.sum.to(self.sum.device) if isinstance(other.sum, torch.Tensor)
+                               and isinstance(self.sum, torch.Tensor) else other.sum)
         self.pairs += other.pairs
+        self.resolution = self.resolution or other.resolution
+        self.device_type = self.device_type or other.device_type
+
+    def portable(self) -> "MSSSIMAccumulator":
+        """The flushed sums as a CPU copy: what travels between processes."""
+        self.flush()
+        out = MSSSIMAccumulator(self.max_pairs)
+        out.sum, out.pairs = float(self.sum), self.pairs
+        out.resolution, out.device_type = self.resolution, self.device_type
+        return out
 
     def compute(self) -> float:
         self.flush()
         if self.pairs == 0:
             raise DataError("MS-SSIM needs at least 2 images (one pair)")
         return float(self.sum) / self.pairs
+
+
+class MSSSIM(StreamingMetric):
+    """Streaming MS-SSIM diversity: ``update(images)`` pairs consecutive images; ``compute()``.
+
+    Equal to `ganeval.ms_ssim` on the same images for any split into batches (images queue
+    up into whole chunks of pairs; ``ganeval.ms_ssim`` streams into this object).
+    `max_pairs` stops accumulating after that many pairs.
+    """
+
+    name = "msssim"
+    uses_real = False
+
+    def __init__(self, max_pairs: int | None = None, seed: int = 0) -> None:
+        self.max_pairs, self.seed = max_pairs, seed
+        self.source_name = "images"  # named in errors; the one-shot sets the source's name
+        super().__init__()
+
+    def _new(self, real: bool) -> MSSSIMAccumulator:
+        return MSSSIMAccumulator(self.max_pairs)
+
+    def _result(self, real: None, fake: MSSSIMAccumulator) -> MetricResult:
+        value = fake.compute()
+        if math.isnan(value):
+            raise DataError(f"{self.source_name}: MS-SSIM is NaN; check the images for constant or corrupt content")
+        settings = dict(filter_size=FILTER_SIZE, filter_sigma=FILTER_SIGMA, k1=K1, k2=K2, weights=list(WEIGHTS),
+                        resolution=list(fake.resolution or ()), device=fake.device_type)
+        return MetricResult("msssim", {"MS-SSIM": value}, "MS-SSIM", settings,
+                            {"images": 2 * fake.pairs, "pairs": fake.pairs}, self.seed)
 
 
 def ms_ssim(images: Any, *, num_pairs: int | None = DEFAULT_NUM_PAIRS, device: Any = None,
@@ -301,14 +352,11 @@ def ms_ssim(images: Any, *, num_pairs: int | None = DEFAULT_NUM_PAIRS, device: A
     dev = resolve_device(device)
     n = None if num_pairs is None else 2 * num_pairs
     src = open_source(images, num_images=n, seed=seed, **source_kw)
-    acc = MSSSIMAccumulator(num_pairs)
+    metric = MSSSIM(num_pairs, seed)
+    metric.source_name = src.name
     total = len(src) if not callable(images) else n
     for batch in progress(src.batches(batch_size, dev, workers), total=total, desc="ms-ssim", quiet=quiet):
-        acc.update(batch)
-    value = acc.compute()
-    if math.isnan(value):
-        raise DataError(f"{src.name}: MS-SSIM is NaN; check the images for constant or corrupt content")
-    settings = dict(filter_size=FILTER_SIZE, filter_sigma=FILTER_SIGMA, k1=K1, k2=K2, weights=list(WEIGHTS),
-                    resolution=list(src.resolution or ()), device=dev.type)
-    return MetricResult("msssim", {"MS-SSIM": value}, "MS-SSIM", settings,
-                        {"images": 2 * acc.pairs, "pairs": acc.pairs}, seed, time.time() - t0)
+        metric.update(batch)
+    result = metric.compute()
+    result.seconds = time.time() - t0
+    return result

@@ -15,13 +15,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import DataError
-from .features import extract_pair
-from .inception.weights import WeightsInfo
-from .results import MetricResult
-from .stats import FeatureStats
+from ..errors import DataError
+from ..features import extract_pair
+from ..inception.weights import WeightsInfo
+from ..results import MetricResult
+from ..stats import FeatureStats
+from ._inception import InceptionMetric
 
-__all__ = ["mmd2_unbiased", "kid_from_features", "kid", "kid_from_stats"]
+__all__ = ["mmd2_unbiased", "kid_from_features", "kid", "kid_from_stats", "KID"]
 
 
 def mmd2_unbiased(x: torch.Tensor, y: torch.Tensor, degree: int = 3, coef0: float = 1.0) -> float:
@@ -62,7 +63,9 @@ def kid(real: Any, fake: Any, *, num_subsets: int = 100, subset_size: int = 1000
     t0 = time.time()
     a, b, info = extract_pair(real, fake, features=True, weights=weights, num_images=num_images, device=device,
                               batch_size=batch_size, cache=cache, quiet=quiet, **source_kw)
-    result = kid_from_stats(a, b, info, num_subsets, subset_size, seed)
+    metric = KID(weights, device, seed, num_subsets=num_subsets, subset_size=subset_size)
+    metric.load(a, b, info)
+    result = metric.compute()
     result.seconds = time.time() - t0
     return result
 
@@ -74,3 +77,18 @@ def kid_from_stats(a: FeatureStats, b: FeatureStats, info: WeightsInfo, num_subs
     settings = {"num_subsets": num_subsets, "subset_size": used, "kernel": "poly3", "weights_sha256": info.sha256}
     return MetricResult("kid", {"KID_mean": mean, "KID_std": std}, "KID_mean", settings,
                         {"real": a.n, "fake": b.n}, seed)
+
+
+class KID(InceptionMetric):
+    """Streaming KID: ``update(images, real=...)``; ``compute()`` gives mean and std."""
+
+    name = "kid"
+    keep_features = True
+
+    def __init__(self, weights: str | None = None, device: Any = None, seed: int = 0, *, num_subsets: int = 100,
+                 subset_size: int = 1000) -> None:
+        self.num_subsets, self.subset_size = num_subsets, subset_size
+        super().__init__(weights, device, seed)
+
+    def _result(self, real: FeatureStats, fake: FeatureStats) -> MetricResult:
+        return kid_from_stats(real, fake, self.info, self.num_subsets, self.subset_size, self.seed)

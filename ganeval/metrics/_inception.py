@@ -1,0 +1,55 @@
+"""What the Inception metrics (FID, IS, KID, PR) share: one network, `FeatureStats` sides.
+
+Each metric's streaming object runs its batches through the 2015-12-05 Inception and
+accumulates a `FeatureStats` per side; its one-shot function instead extracts both sides with
+`ganeval.features.extract` (one cached pass per set) and hands the statistics to the same
+object with `load`, so both paths build their result with the same `*_from_stats` function.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..device import resolve_device
+from ..stats import FeatureStats, load_stats
+from .base import StreamingMetric
+
+
+class InceptionMetric(StreamingMetric):
+    """Streaming base of the Inception metrics (see the module docstring)."""
+
+    keep_features = keep_logits = False
+
+    def __init__(self, weights: str | None = None, device: Any = None, seed: int = 0) -> None:
+        self.weights, self.device, self.seed = weights, resolve_device(device), seed
+        self.info = None
+        super().__init__()
+
+    def _new(self, real: bool) -> FeatureStats:
+        return FeatureStats(keep_features=self.keep_features, keep_logits=self.keep_logits)
+
+    def _network(self):
+        from ..features import inception
+        model, self.info = inception(self.weights, self.device)
+        return model
+
+    def _accumulate(self, acc: FeatureStats, images: torch.Tensor) -> None:
+        pool, logits = self._network()(images.to(self.device), with_logits=self.keep_logits)
+        acc.update(pool, logits)
+
+    def set_real_stats(self, path: str) -> None:
+        """Use a saved statistics ``.npz`` (mu, sigma) as the real side."""
+        self.real, self._real_synced = load_stats(path), True
+        self.real_ready = True
+
+    def load(self, real: FeatureStats | None, fake: FeatureStats, info: Any) -> None:
+        """Take already extracted statistics for both sides (the one-shot path)."""
+        if real is not None:
+            self.real, self._real_synced = real, True
+        self.fake, self.info = fake, info
+
+    def compute(self):
+        if self.info is None:
+            self._network()  # the weights' identity is part of every result
+        return super().compute()

@@ -1,0 +1,77 @@
+"""The one shape every metric has: a streaming object with update/compute/reset/merge.
+
+A metric module defines a subclass of `StreamingMetric` that says how to make an accumulator
+(`_new`), what to feed it (`_accumulate`) and how to turn accumulators into a `MetricResult`
+(`_result`).  The module's one-shot function (``ganeval.swd`` and friends) streams the image
+sets into that same object and calls `compute`, so the one-shot and streaming results are
+built by the same code and agree in values and settings.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .. import dist
+from ..errors import UsageError
+from ..results import MetricResult
+from ..sources import to_uint8
+
+__all__ = ["StreamingMetric"]
+
+
+class StreamingMetric:
+    """Base of the streaming metrics: ``update(images, real=...)``, ``compute()``, ``reset()``.
+
+    Sets the metric does not need real images for raise on ``update(real=True)``.  Under
+    torch.distributed each rank updates with its share; ``compute()`` merges every rank's
+    accumulators on rank 0 (the real side once: it is reused across calls) and returns None
+    on the other ranks.
+    """
+
+    name = "metric"
+    uses_real = True
+
+    def __init__(self) -> None:
+        self.reset(real=True)
+
+    # -- what a metric module defines ------------------------------------------------
+    def _new(self, real: bool) -> Any:
+        raise NotImplementedError
+
+    def _accumulate(self, acc: Any, images: torch.Tensor) -> None:
+        acc.update(images)
+
+    def _result(self, real: Any, fake: Any) -> MetricResult:
+        raise NotImplementedError
+
+    # -- the streaming API -----------------------------------------------------------
+    def reset(self, real: bool = True) -> None:
+        """Clear the fakes, and the reals too unless ``real=False`` (a fixed real set is kept)."""
+        if real:
+            self.real = self._new(True) if self.uses_real else None
+            self._real_synced = False
+        self.fake = self._new(False)
+
+    def update(self, images: Any, real: bool = False, input_range: tuple[float, float] | None = None) -> None:
+        """Add a batch of real or fake images (uint8, or floats with `input_range`)."""
+        if real and not self.uses_real:
+            raise UsageError(f"{self.name} measures the fake set alone; update it with fakes only")
+        self._accumulate(self.real if real else self.fake, to_uint8(images, input_range, name="images"))
+
+    def merge(self, other: "StreamingMetric") -> None:
+        """Fold another object's accumulated images (e.g. another process's) into this one."""
+        if self.uses_real:
+            self.real.merge(other.real)
+        self.fake.merge(other.fake)
+
+    def compute(self) -> MetricResult | None:
+        """The metric over everything updated so far; None on ranks other than 0."""
+        if self.uses_real and not self._real_synced:
+            merged = dist.reduce_to_rank0(self.real)
+            self.real = merged if merged is not None else self.real
+            self._real_synced = True
+        fake = dist.reduce_to_rank0(self.fake)
+        if fake is None:
+            return None
+        return self._result(self.real, fake)
