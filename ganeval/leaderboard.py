@@ -7,7 +7,9 @@ image count, seed, ganeval version, the reference set's content fingerprint and 
 metrics) the weights sha256.  The store directory keeps ``protocol.json`` and one result file
 per finished entry, each written atomically, so a crash loses nothing finished and a rerun
 skips what is done.  A store made under another protocol is refused: rankings across
-protocols are meaningless.
+protocols are meaningless.  Each result also records its entry's resolved path and content
+fingerprint, so an entry whose files changed under the same name is refused instead of being
+skipped with its old number, until ``rerun`` names it.
 """
 from __future__ import annotations
 
@@ -33,14 +35,21 @@ __all__ = ["Entry", "protocol_for", "run_leaderboard", "rank", "LOWER_IS_BETTER"
 LOWER_IS_BETTER = {"SWDx1e3_avg": True, "FID": True, "KID_mean": True, "IS_mean": False, "precision": False,
                    "recall": False, "MS-SSIM": True}
 DEFAULT_RANK = {"swd": "SWDx1e3_avg", "fid": "FID", "kid": "KID_mean", "is": "IS_mean", "pr": "precision"}
+# The values each metric writes, known before measuring so that a --rank-by typo is refused before
+# the store is created; SWD's per-level keys depend on the resolution and are added from it.
+VALUE_KEYS = {"swd": ("SWDx1e3_avg",), "msssim": ("MS-SSIM",), "fid": ("FID",), "is": ("IS_mean", "IS_std"),
+              "kid": ("KID_mean", "KID_std"), "pr": ("precision", "recall")}
+PROTOCOL_KEYS = ("id", "real", "real_fingerprint", "metrics", "num_images", "seed", "resolution", "ganeval_version")
+RESULT_KEYS = ("entry", "kind", "path", "protocol", "results")
 
 
 class Entry:
     """One contestant: a name and a path (image set, checkpoint or run directory)."""
 
     def __init__(self, name: str, path: str):
-        if not re.fullmatch(r"[\w.+-]+", name):
-            raise UsageError(f"entry name {name!r}: use letters, digits, '.', '_', '+' or '-'")
+        # A leading dot would make the result file hidden, where rank() skips temporaries.
+        if not re.fullmatch(r"[\w+-][\w.+-]*", name):
+            raise UsageError(f"entry name {name!r}: use letters, digits, '.', '_', '+' or '-', not starting with '.'")
         self.name, self.path = name, path
 
     @classmethod
@@ -58,16 +67,40 @@ class Entry:
             return "checkpoint"
         return "images"
 
-    def images(self, num: int, seed: int, device: Any = None) -> Any:
-        """The entry as an image source: itself, or G_ema samples from its checkpoint."""
+    def checkpoint(self) -> Path | None:
+        """The checkpoint file this entry samples (a run's newest), or None for an image set."""
         kind = self.kind()
         if kind == "images":
-            return self.path
-        ckpt = self.path
-        if kind == "run":
-            from reference_trainer import checkpoint as trainer_ckpt
-            ckpt = str(trainer_ckpt.latest(self.path))
-        return sample_checkpoint(ckpt, num, seed, device)
+            return None
+        if kind == "checkpoint":
+            return Path(self.path)
+        from reference_trainer import checkpoint as trainer_ckpt
+        return trainer_ckpt.latest(self.path)
+
+    def images(self, num: int, seed: int, device: Any = None) -> Any:
+        """The entry as an image source: itself, or G_ema samples from its checkpoint."""
+        ckpt = self.checkpoint()
+        return self.path if ckpt is None else sample_checkpoint(str(ckpt), num, seed, device)
+
+    def fingerprint(self) -> str:
+        """What must be unchanged for a stored result of this entry to still be its result.
+
+        An image set's source fingerprint; a checkpoint's sha256; for a run directory, its
+        newest checkpoint's path and sha256, since a new snapshot changes what is sampled.
+        """
+        ckpt = self.checkpoint()
+        if ckpt is None:
+            return open_source(self.path).fingerprint()
+        digest = f"sha256:{_sha256_file(ckpt)}"
+        return digest if self.kind() == "checkpoint" else f"{ckpt.resolve()} {digest}"
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def sample_checkpoint(path: str, num: int, seed: int, device: Any = None) -> torch.Tensor:
@@ -101,46 +134,160 @@ def protocol_for(real: str, metrics: Sequence[str], num_images: int, seed: int,
     return proto
 
 
-def _open_store(store: Path, proto: dict[str, Any]) -> None:
+def _load_json(path: Path, what: str, advice: str) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}: not a {what} (invalid JSON: {e.msg} at line {e.lineno}); {advice}") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a {what} (not UTF-8 text); {advice}") from None
+
+
+def _check_store(store: Path, proto: dict[str, Any]) -> None:
+    """Refuse a store made under another protocol, or whose protocol.json is unreadable."""
     pfile = store / "protocol.json"
-    if pfile.exists():
-        old = json.loads(pfile.read_text())
-        if old.get("id") != proto["id"]:
-            diff = sorted(k for k in set(old) | set(proto) if old.get(k) != proto.get(k) and k != "id")
-            raise UsageError(f"{store}: holds results under another protocol (differs in {', '.join(diff)}); "
-                             "use a new --store directory to rank under this one")
+    if not pfile.exists():
+        return
+    advice = "restore it, or use a new --store directory"
+    old = _load_json(pfile, "leaderboard protocol", advice)
+    if not isinstance(old, dict):
+        raise DataError(f"{pfile}: not a leaderboard protocol (a JSON {type(old).__name__}, not an object); {advice}")
+    missing = [k for k in PROTOCOL_KEYS if k not in old]
+    if missing:
+        raise DataError(f"{pfile}: not a leaderboard protocol (missing {', '.join(missing)}); {advice}")
+    if old["id"] != proto["id"]:
+        diff = sorted(k for k in set(old) | set(proto) if old.get(k) != proto.get(k) and k != "id")
+        raise UsageError(f"{store}: holds results under another protocol (differs in {', '.join(diff)}); "
+                         "use a new --store directory to rank under this one")
+
+
+def _read_result(path: Path, protocol_id: str | None = None) -> dict[str, Any]:
+    """A stored result record, checked well enough that ranking it cannot go silently wrong."""
+    name = path.stem
+    advice = f"remove it and measure {name} again"
+    rec = _load_json(path, "leaderboard result", advice)
+    why = None
+    if not isinstance(rec, dict):
+        why = f"a JSON {type(rec).__name__}, not an object"
+    elif any(k not in rec for k in RESULT_KEYS):
+        why = "missing " + ", ".join(k for k in RESULT_KEYS if k not in rec)
+    elif rec["entry"] != name:
+        why = f"it holds entry {rec['entry']!r}, not {name!r}"
+    elif protocol_id is not None and rec["protocol"] != protocol_id:
+        why = f"measured under protocol {rec['protocol']}, not this store's {protocol_id}"
+    elif not isinstance(rec["results"], list):
+        why = "results is not a list"
     else:
-        store.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(pfile, json.dumps(proto, indent=2))
+        for i, r in enumerate(rec["results"]):
+            if not isinstance(r, dict) or not isinstance(r.get("values"), dict):
+                why = f"results[{i}] has no values"
+                break
+            bad = [k for k, v in r["values"].items() if isinstance(v, bool) or not isinstance(v, (int, float))]
+            if bad:
+                why = f"value {bad[0]!r} is not a number"
+                break
+    if why:
+        raise DataError(f"{path}: not a usable leaderboard result ({why}); {advice}")
+    return rec
+
+
+def _check_metrics(metrics: Sequence[str] | str) -> list[str]:
+    from .evaluate import METRICS
+    given = metrics.split(",") if isinstance(metrics, str) else list(metrics)
+    # Empty pieces ("swd,") are dropped, as the other commands' --metrics does.
+    names = [str(m).strip().lower() for m in given if str(m).strip()]
+    if not names:
+        raise UsageError(f"--metrics {','.join(map(str, given))!r}: no metric names; give a comma-separated list "
+                         f"from {', '.join(METRICS)}")
+    unknown = [m for m in names if m not in METRICS]
+    if unknown:
+        raise UsageError(f"--metrics: unknown metric {unknown[0]!r}; choose from {', '.join(METRICS)}")
+    return list(dict.fromkeys(names))
+
+
+def _check_rank_key(key: str, metrics: Sequence[str], resolution: Sequence[int]) -> None:
+    keys = [k for m in metrics for k in VALUE_KEYS[m]]
+    if "swd" in metrics:
+        if len(resolution) != 2:
+            if key.startswith("SWDx1e3_"):
+                return  # levels unknown until measured; rank() still refuses a key nothing produced
+        else:
+            from .pyramid import pyramid_resolutions
+            keys += [f"SWDx1e3_{r}" for r in pyramid_resolutions(*resolution)]
+    if key not in keys:
+        raise UsageError(f"--rank-by {key!r}: not a value that metrics {','.join(metrics)} produce; "
+                         f"choose from {', '.join(keys)}")
+
+
+def _check_entries(entries: Sequence[Entry], rerun: Sequence[str]) -> None:
+    seen: set[str] = set()
+    for e in entries:
+        if e.name in seen:
+            raise UsageError(f"entry name {e.name!r} is given twice; give each entry its own name")
+        seen.add(e.name)
+    for name in rerun:
+        if name not in seen:
+            raise UsageError(f"--rerun {name!r}: no entry of that name in this call; "
+                             f"the entries are {', '.join(sorted(seen))}")
+
+
+def _unchanged(e: Entry, rec: dict[str, Any], path: str, fingerprint: str) -> None:
+    """Refuse to keep a stored result for an entry whose files are no longer the ones measured."""
+    hint = f"pass --rerun {e.name} to measure it again and replace the stored result, or give it another name"
+    if "fingerprint" not in rec or "resolved_path" not in rec:
+        raise UsageError(f"entry {e.name!r}: its stored result does not record what was measured, so a change "
+                         f"cannot be detected; {hint}")
+    if rec["resolved_path"] != path:
+        raise UsageError(f"entry {e.name!r}: was measured from {rec['resolved_path']}, now given {path}; {hint}")
+    if rec["fingerprint"] != fingerprint:
+        raise UsageError(f"entry {e.name!r}: {e.path} changed since it was measured; {hint}")
 
 
 def run_leaderboard(real: str, entries: Sequence[Entry], store: str | os.PathLike, *,
                     metrics: Sequence[str] = ("swd",), num_images: int = 1024, seed: int = 0,
                     weights: str | None = None, device: Any = None, rank_by: str | None = None,
-                    evaluate_fn: Callable[..., list[MetricResult]] | None = None,
+                    rerun: Sequence[str] = (), evaluate_fn: Callable[..., list[MetricResult]] | None = None,
                     log: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Evaluate every entry not yet stored under this protocol, then return the ranked rows.
 
-    Each finished entry is written to ``store/results/<name>.json`` at once; the ranked table
-    is written as ``leaderboard.md``, ``.csv`` and ``.json`` with the protocol in the header.
+    A stored entry is skipped only if its resolved path and fingerprint are those it was
+    measured with; otherwise it is refused unless its name is in `rerun`, which measures it
+    again and replaces its result.  Each finished entry is written to
+    ``store/results/<name>.json`` at once; the ranked table is written as ``leaderboard.md``,
+    ``.csv`` and ``.json`` with the protocol in the header.
     """
     from .evaluate import evaluate
     evaluate_fn = evaluate_fn or evaluate
+    # Everything that can be refused is refused before protocol.json exists, so a typo cannot
+    # create a store whose protocol then refuses the corrected command.
+    metrics = _check_metrics(metrics)
+    rerun = (rerun,) if isinstance(rerun, str) else tuple(rerun)
+    _check_entries(entries, rerun)
     store = Path(store)
     proto = protocol_for(real, metrics, num_images, seed, weights)
-    _open_store(store, proto)
+    key = rank_by or default_rank_key(metrics)
+    _check_rank_key(key, metrics, proto["resolution"])
+    _check_store(store, proto)
+    todo = []
     for e in entries:
         target = store / "results" / f"{e.name}.json"
-        if target.exists():
-            log(f"{e.name}: already measured under protocol {proto['id']}, skipped")
-            continue
-        log(f"{e.name}: evaluating {e.kind()} {e.path}")
+        path, fingerprint = str(Path(e.path).resolve()), e.fingerprint()
+        if target.exists() and e.name not in rerun:
+            _unchanged(e, _read_result(target, proto["id"]), path, fingerprint)
+            log(f"{e.name}: already measured under protocol {proto['id']}, unchanged, skipped")
+        else:
+            todo.append((e, target, path, fingerprint))
+    if not (store / "protocol.json").exists():
+        store.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(store / "protocol.json", json.dumps(proto, indent=2))
+    for e, target, path, fingerprint in todo:
+        log(f"{e.name}: {'re-' if target.exists() else ''}evaluating {e.kind()} {e.path}")
         results = evaluate_fn(real, e.images(num_images, seed, device), list(metrics), num_images=num_images,
                               seed=seed, device=device, weights=weights)
-        record = {"entry": e.name, "path": e.path, "kind": e.kind(), "protocol": proto["id"],
-                  "results": [r.to_dict() for r in results]}
+        record = {"entry": e.name, "path": e.path, "resolved_path": path, "kind": e.kind(),
+                  "fingerprint": fingerprint, "protocol": proto["id"], "results": [r.to_dict() for r in results]}
         atomic_write_text(target, json.dumps(record, indent=1))
-    rows = rank(store, rank_by or default_rank_key(metrics))
+    rows = rank(store, key, protocol_id=proto["id"])
     _write_tables(store, proto, rows)
     return rows
 
@@ -156,15 +303,24 @@ def default_rank_key(metrics: Sequence[str]) -> str:
     return "MS-SSIM"
 
 
-def rank(store: str | os.PathLike, key: str) -> list[dict[str, Any]]:
-    """Rows of every stored entry, best first by value `key` (direction from LOWER_IS_BETTER)."""
+def rank(store: str | os.PathLike, key: str, *, protocol_id: str | None = None) -> list[dict[str, Any]]:
+    """Rows of every stored entry, best first by value `key` (direction from LOWER_IS_BETTER).
+
+    With `protocol_id`, a result measured under another protocol is refused (DataError).
+    """
+    # Dot files are atomic_write's temporaries (a killed writer can leave one), never results.
+    files = sorted(f for f in (Path(store) / "results").glob("*.json") if not f.name.startswith("."))
     rows = []
-    for f in sorted((Path(store) / "results").glob("*.json")):
-        rec = json.loads(f.read_text())
+    for f in files:
+        rec = _read_result(f, protocol_id)
         values = {k: v for r in rec["results"] for k, v in r["values"].items()}
         rows.append({"entry": rec["entry"], "kind": rec["kind"], "path": rec["path"], **values})
-    if rows and key not in rows[0]:
+    if rows and not any(key in r for r in rows):
         raise UsageError(f"cannot rank by {key!r}; measured values are {sorted(k for k in rows[0] if k[0].isupper())}")
+    for f, r in zip(files, rows):
+        if key not in r:
+            raise DataError(f"{f}: has no value {key!r} although other entries do; remove it and measure "
+                            f"{f.stem} again")
     rows.sort(key=lambda r: r[key] if LOWER_IS_BETTER.get(key, True) else -r[key])
     for i, r in enumerate(rows, 1):
         r["rank"] = i

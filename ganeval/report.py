@@ -7,15 +7,24 @@ metric value against kimg with the runs overlaid, training curves from the logs,
 latest sample grid of each run, a table of final metrics and the exact protocol (image
 counts, seeds, weights hash, ganeval version).  The page is self-contained: relative image
 paths, inline CSS, no scripts or external resources.
+
+Every name in a report comes from files someone else may have written (run directory names,
+metric and value names, protocol fields, sample file names), so each is escaped for its
+output: HTML-escaped in the page (attributes quoted), entity- and backslash-escaped in the
+markdown, sanitized to ``[A-Za-z0-9._-]`` where it becomes a file name.  The page also carries
+a Content-Security-Policy that forbids scripts, should an escape ever be missed.
 """
 from __future__ import annotations
 
 import html
 import json
 import os
+import re
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from .errors import DataError
 from .fileio import atomic_write, atomic_write_text
@@ -26,22 +35,46 @@ _LOG_KEYS = ("loss", "score", "sec_per_kimg", "images_per_s")
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """Records of a JSONL file; blank or truncated lines (a killed writer) are skipped."""
-    out = []
-    if not os.path.exists(path):
+    """Records of a JSONL file; [] when it does not exist.
+
+    A line that is not a JSON object (typically the fragment a killed writer left) is skipped
+    with a warning naming the file and line number: the rest of the run is still worth a report.
+    """
+    out: list[dict[str, Any]] = []
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
         return out
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if not line:
+    with f:
+        for lineno, raw in enumerate(f, 1):
+            if not raw.strip():
                 continue
             try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(rec, dict):
-                out.append(rec)
+                rec = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                problem = "not UTF-8"
+            except json.JSONDecodeError as e:
+                problem = f"not JSON: {e}"
+            else:
+                if isinstance(rec, dict):
+                    out.append(rec)
+                    continue
+                problem = "not a JSON object"
+            warnings.warn(f"{path}:{lineno}: skipped a malformed line ({problem})", stacklevel=2)
     return out
+
+
+def _num(x: Any) -> float | None:
+    return x if isinstance(x, (int, float)) and not isinstance(x, bool) else None
+
+
+def _values(rec: dict[str, Any]) -> dict[str, Any]:
+    v = rec.get("values")
+    return v if isinstance(v, dict) else {}
+
+
+def _metric(rec: dict[str, Any]) -> str:
+    return str(rec.get("metric", "?"))
 
 
 def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
@@ -52,8 +85,13 @@ def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
     metrics, log = read_jsonl(d / "metrics.jsonl"), read_jsonl(d / "log.jsonl")
     if not metrics and not log:
         raise DataError(f"{run_dir}: has neither metrics.jsonl nor log.jsonl; is it a run directory?")
-    grids = sorted(d.glob("fakes*.png"))
-    config = json.loads((d / "config.json").read_text()) if (d / "config.json").exists() else {}
+    grids = sorted(p for p in d.glob("fakes*.png") if p.is_file())
+    config: Any = {}
+    if (d / "config.json").exists():
+        try:
+            config = json.loads((d / "config.json").read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise DataError(f"{d / 'config.json'}: not valid JSON ({e})") from None
     return {"name": d.name, "path": str(d), "metrics": metrics, "log": log, "grid": grids[-1] if grids else None,
             "config": config}
 
@@ -63,12 +101,12 @@ def _series(runs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, list[
     out: dict[tuple[str, str], dict[str, list[tuple[float, float]]]] = {}
     for run in runs:
         for rec in run["metrics"]:
-            x = rec.get("kimg", rec.get("step"))
+            x = _num(rec.get("kimg", rec.get("step")))
             if x is None:
                 continue
-            for k, v in (rec.get("values") or {}).items():
-                if isinstance(v, (int, float)):
-                    out.setdefault((rec.get("metric", "?"), k), {}).setdefault(run["name"], []).append((x, v))
+            for k, v in _values(rec).items():
+                if _num(v) is not None:
+                    out.setdefault((_metric(rec), k), {}).setdefault(run["name"], []).append((x, v))
     return out
 
 
@@ -77,9 +115,15 @@ def _log_series(runs: list[dict[str, Any]]) -> dict[str, dict[str, list[tuple[fl
     for run in runs:
         for rec in run["log"]:
             for k, v in rec.items():
-                if k != "kimg" and isinstance(v, (int, float)) and any(s in k for s in _LOG_KEYS) and "kimg" in rec:
+                if (k != "kimg" and _num(v) is not None and any(s in k for s in _LOG_KEYS)
+                        and _num(rec.get("kimg")) is not None):
                     out.setdefault(k, {}).setdefault(run["name"], []).append((rec["kimg"], v))
     return out
+
+
+def _tex(s: str) -> str:
+    # matplotlib reads $...$ as mathtext and raises on what it cannot parse: show names verbatim.
+    return s.replace("$", r"\$")
 
 
 def _plot(series: dict[str, list[tuple[float, float]]], title: str, ylabel: str, path: Path) -> None:
@@ -89,10 +133,10 @@ def _plot(series: dict[str, list[tuple[float, float]]], title: str, ylabel: str,
     fig, ax = plt.subplots(figsize=(5.2, 3.4), dpi=100)
     for name, pts in sorted(series.items()):
         pts = sorted(pts)
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=3, label=name)
-    ax.set_title(title)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=3, label=_tex(name))
+    ax.set_title(_tex(title))
     ax.set_xlabel("kimg")
-    ax.set_ylabel(ylabel)
+    ax.set_ylabel(_tex(ylabel))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -104,7 +148,7 @@ def _plot(series: dict[str, list[tuple[float, float]]], title: str, ylabel: str,
 def _final(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
     last: dict[str, dict[str, Any]] = {}
     for rec in run["metrics"]:
-        last[rec.get("metric", "?")] = rec
+        last[_metric(rec)] = rec
     return last
 
 
@@ -135,20 +179,21 @@ def build_report(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike, 
     out = Path(out_dir)
     (out / "plots").mkdir(parents=True, exist_ok=True)
     plots: list[tuple[str, str]] = []
+    taken: set[str] = set()
     for (metric, key), series in sorted(_series(runs).items()):
-        fname = "plots/" + f"{metric}-{key}".replace("/", "_").replace(" ", "_") + ".png"
+        fname = "plots/" + _file_name(f"{metric}-{key}", ".png", taken)
         _plot(series, f"{key} ({metric})", key, out / fname)
         plots.append((f"{key} ({metric})", fname))
     for key, series in sorted(_log_series(runs).items()):
-        fname = "plots/train-" + key.replace("/", "_") + ".png"
+        fname = "plots/" + _file_name(f"train-{key}", ".png", taken)
         _plot(series, f"training: {key}", key, out / fname)
         plots.append((f"training: {key}", fname))
     grids = []
     for r in runs:
         if r["grid"] is not None:
-            dest = out / "samples" / f"{r['name'].replace('/', '_')}-{r['grid'].name}"
-            dest.parent.mkdir(exist_ok=True)
-            shutil.copyfile(r["grid"], dest)
+            dest = out / "samples" / _file_name(f"{r['name']}-{r['grid'].stem}", ".png", taken)
+            with open(r["grid"], "rb") as src, atomic_write(dest, "wb") as f:
+                shutil.copyfileobj(src, f)
             grids.append((r["name"], f"samples/{dest.name}", r["grid"].name))
     finals = {r["name"]: _final(r) for r in runs}
     columns = sorted({(m, k) for f in finals.values() for m, rec in f.items() for k in (rec.get("values") or {})})
@@ -158,31 +203,61 @@ def build_report(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike, 
     return out / "index.html"
 
 
+def _file_name(stem: str, suffix: str, taken: set[str]) -> str:
+    """A file name made of [A-Za-z0-9._-] only, unique within `taken`: no markup, no path tricks."""
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).lstrip(".")[:80] or "_"
+    name, i = base + suffix, 1
+    while name in taken:  # two names that sanitize alike must not overwrite each other's file
+        i += 1
+        name = f"{base}-{i}{suffix}"
+    taken.add(name)
+    return name
+
+
 def _fmt(v: Any) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else html.escape(str(v))
+    """A table cell as plain text; each output format escapes it its own way."""
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+_PROTOCOL_KEYS = ("run", "metric", "num_images", "seed", "weights_sha256", "ganeval_version")
 
 
 def _table_rows(finals, columns) -> list[list[str]]:
     rows = []
     for name, f in finals.items():
-        kimg = max((rec.get("kimg") or 0 for rec in f.values()), default=0)
-        rows.append([name, _fmt(kimg)] + [_fmt((f.get(m, {}).get("values") or {}).get(k, "")) for m, k in columns])
+        kimg = max((_num(rec.get("kimg")) or 0 for rec in f.values()), default=0)
+        rows.append([name, _fmt(kimg)] + [_fmt(_values(f.get(m, {})).get(k, "")) for m, k in columns])
     return rows
+
+
+def _e(s: Any) -> str:
+    return html.escape(str(s), quote=True)
+
+
+def _url(path: str) -> str:
+    """A relative path as an escaped URL for a quoted src attribute."""
+    return _e(quote(path, safe="/"))
+
+
+# Defence in depth behind the escaping: the page needs no script, so none may run.
+_CSP = "default-src 'none'; img-src 'self' file: data:; style-src 'unsafe-inline'"
 
 
 def _html(title, runs, plots, grids, finals, columns, protocol) -> str:
     from . import __version__
-    e = html.escape
+    e = _e
     head = "".join(f"<th>{e(k)}</th>" for _, k in columns)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in _table_rows(finals, columns))
-    figs = "".join(f'<figure><img src="{e(p)}" alt="{e(t)}"><figcaption>{e(t)}</figcaption></figure>' for t, p in plots)
-    samples = "".join(f'<figure><img class="grid" src="{e(p)}" alt="samples of {e(n)}"><figcaption>{e(n)}: '
+    body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in _table_rows(finals, columns))
+    figs = "".join(f'<figure><img src="{_url(p)}" alt="{e(t)}"><figcaption>{e(t)}</figcaption></figure>'
+                   for t, p in plots)
+    samples = "".join(f'<figure><img class="grid" src="{_url(p)}" alt="samples of {e(n)}"><figcaption>{e(n)}: '
                       f'{e(src)}</figcaption></figure>' for n, p, src in grids)
-    proto = "".join("<tr>" + "".join(f"<td>{_fmt(p[k])}</td>" for k in ("run", "metric", "num_images", "seed",
-                                                                         "weights_sha256", "ganeval_version"))
-                    + "</tr>" for p in protocol)
+    proto = "".join("<tr>" + "".join(f"<td>{e(_fmt(p[k]))}</td>" for k in _PROTOCOL_KEYS) + "</tr>"
+                    for p in protocol)
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{e(_CSP)}">
+<title>{e(title)}</title>
 <style>
 body{{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222}}
 table{{border-collapse:collapse;margin:1em 0}} td,th{{border:1px solid #ccc;padding:4px 8px;font-size:14px}}
@@ -202,14 +277,31 @@ img{{max-width:540px}} img.grid{{max-width:360px;image-rendering:pixelated}}
 """
 
 
+_MD_PUNCT = re.compile(r"([\\`*_\[\]|~$])")
+
+
+def _md(s: Any) -> str:
+    """Text that renders as itself in markdown (CommonMark/GFM), inside a table cell too.
+
+    ``<``, ``>`` and ``&`` become entities, so no renderer can see a tag or an autolink; the
+    punctuation of code spans, emphasis, links, tables and math is backslash-escaped; control
+    characters become spaces, so a name cannot end a table row or start a new block.
+    """
+    s = re.sub(r"[\x00-\x1f\x7f]", " ", str(s))
+    return _MD_PUNCT.sub(r"\\\1", html.escape(s, quote=False))
+
+
+def _md_url(path: str) -> str:
+    return quote(path, safe="/")
+
+
 def _markdown(title, plots, grids, finals, columns, protocol) -> str:
-    lines = [f"# {title}", "", "## Final metrics", "",
-             "| run | kimg | " + " | ".join(k for _, k in columns) + " |",
+    lines = [f"# {_md(title)}", "", "## Final metrics", "",
+             "| run | kimg | " + " | ".join(_md(k) for _, k in columns) + " |",
              "|---" * (2 + len(columns)) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in _table_rows(finals, columns)]
-    lines += ["", "## Metrics over training", ""] + [f"![{t}]({p})" for t, p in plots]
-    lines += ["", "## Latest samples", ""] + [f"![{n}]({p})" for n, p, _ in grids]
+    lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in _table_rows(finals, columns)]
+    lines += ["", "## Metrics over training", ""] + [f"![{_md(t)}]({_md_url(p)})" for t, p in plots]
+    lines += ["", "## Latest samples", ""] + [f"![{_md(n)}]({_md_url(p)})" for n, p, _ in grids]
     lines += ["", "## Protocol", "", "| run | metric | images | seed | weights sha256 | ganeval |", "|---" * 6 + "|"]
-    lines += ["| " + " | ".join(str(p[k]) for k in ("run", "metric", "num_images", "seed", "weights_sha256",
-                                                     "ganeval_version")) + " |" for p in protocol]
+    lines += ["| " + " | ".join(_md(_fmt(p[k])) for k in _PROTOCOL_KEYS) + " |" for p in protocol]
     return "\n".join(lines) + "\n"

@@ -1,12 +1,17 @@
+import hashlib
 import json
+import shutil
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from ganeval import UsageError
+from ganeval import DataError, UsageError
 from ganeval.cli import main
-from ganeval.leaderboard import Entry, run_leaderboard
+from ganeval.leaderboard import Entry, rank, run_leaderboard
+from ganeval.results import MetricResult
 from ganeval.samples import photo_crops
+from ganeval.sources import open_source
 
 
 @pytest.fixture(scope="module")
@@ -65,21 +70,217 @@ def test_cli(sets, tmp_path):
     assert bad.exit_code == 2 and "NAME=PATH" in bad.stderr
 
 
-def test_checkpoint_and_run_directory_entries(tmp_path):
-    import torch
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny finished trainer run (two snapshots) and its 16x16 training set."""
     from reference_trainer.dataset import build_builtin
     from reference_trainer.presets import make_config
     from reference_trainer.train import train
     from test_trainer_train import TINY
-    data = str(build_builtin(tmp_path / "data", 16, 64))
-    run_dir = tmp_path / "run"
-    last = train(make_config(None, dict(TINY, data=data, total_kimg=0.256, metrics_kimg=None)), run_dir,
+    d = tmp_path_factory.mktemp("trained")
+    data = build_builtin(d / "data", 16, 64)
+    last = train(make_config(None, dict(TINY, data=str(data), total_kimg=0.256, metrics_kimg=None)), d / "run",
                  progress=False)
+    return str(d / "data" / "res0016.npy"), d / "run", last
+
+
+def test_checkpoint_and_run_directory_entries(trained, tmp_path):
+    import torch
+    real, run_dir, last = trained
     ckpt, run = Entry("ckpt", str(last)), Entry("run", str(run_dir))
     assert (ckpt.kind(), run.kind()) == ("checkpoint", "run")
     a, b = ckpt.images(8, seed=3), run.images(8, seed=3)
     assert a.dtype == torch.uint8 and a.shape == (8, 3, 16, 16)
     assert torch.equal(a, b)  # the run directory resolves to its newest checkpoint
-    rows = run_leaderboard(str(tmp_path / "data" / "res0016.npy"), [ckpt, run], tmp_path / "lb", num_images=16,
-                           log=lambda s: None)
+    rows = run_leaderboard(real, [ckpt, run], tmp_path / "lb", num_images=16, log=lambda s: None)
     assert sorted(r["entry"] for r in rows) == ["ckpt", "run"] and rows[0]["SWDx1e3_avg"] == rows[1]["SWDx1e3_avg"]
+
+
+def mean_of(calls=None):
+    """An evaluate_fn whose 'SWD' is the mean pixel of the fakes: cheap, and follows their content."""
+    def fn(real, fake, metrics, **kw):
+        if calls is not None:
+            calls.append(fake)
+        arr = np.load(fake) if isinstance(fake, str) else fake.numpy()
+        return [MetricResult("swd", {"SWDx1e3_avg": float(arr.mean())}, "SWDx1e3_avg")]
+    return fn
+
+
+QUIET = dict(metrics=["swd"], num_images=64, log=lambda s: None)
+
+
+def stored(store, name):
+    return json.loads((store / "results" / f"{name}.json").read_text())
+
+
+def test_refuses_duplicate_entry_names_before_writing_anything(sets, tmp_path):
+    entries = [Entry("a", sets["clean"]), Entry("b", sets["heavy"]), Entry("a", sets["blurred"])]
+    with pytest.raises(UsageError, match="'a'.*twice"):
+        run_leaderboard(sets["real"], entries, tmp_path / "lb", evaluate_fn=mean_of(), **QUIET)
+    assert not (tmp_path / "lb").exists()
+
+
+def test_replaced_images_under_the_same_name_are_refused_until_rerun(sets, tmp_path):
+    path, store, calls = tmp_path / "x.npy", tmp_path / "lb", []
+    shutil.copy(sets["clean"], path)
+
+    def run(**kw):
+        return run_leaderboard(sets["real"], [Entry("x", str(path))], store, evaluate_fn=mean_of(calls), **QUIET, **kw)
+
+    first = run()[0]["SWDx1e3_avg"]
+    assert stored(store, "x")["fingerprint"] == open_source(str(path)).fingerprint()
+    shutil.copy(sets["heavy"], path)
+    with pytest.raises(UsageError, match=r"'x'.*x\.npy.*changed.*--rerun x"):
+        run()
+    assert stored(store, "x")["results"][0]["values"]["SWDx1e3_avg"] == first  # the refusal kept the old result
+    rows = run(rerun=("x",))
+    assert rows[0]["SWDx1e3_avg"] == pytest.approx(float(np.load(sets["heavy"]).mean())) != first
+    assert "heavy" not in (store / "leaderboard.md").read_text() and f"{rows[0]['SWDx1e3_avg']:.4f}" in \
+        (store / "leaderboard.md").read_text()
+    calls.clear()
+    run()
+    assert calls == []  # the new fingerprint was stored with the new result: unchanged now, so skipped
+
+
+def test_same_name_with_another_path_is_refused(sets, tmp_path, monkeypatch):
+    store = tmp_path / "lb"
+    for n in ("a.npy", "b.npy"):
+        shutil.copy(sets["clean"], tmp_path / n)  # identical content: only the path differs
+    monkeypatch.chdir(tmp_path)
+    calls = []
+    run_leaderboard(sets["real"], [Entry("x", "a.npy")], store, evaluate_fn=mean_of(calls), **QUIET)
+    # The same file written another way is the same entry: skipped.
+    run_leaderboard(sets["real"], [Entry("x", str(tmp_path / "a.npy"))], store, evaluate_fn=mean_of(calls), **QUIET)
+    assert calls == ["a.npy"]
+    with pytest.raises(UsageError, match=r"'x'.*a\.npy.*b\.npy.*--rerun x"):
+        run_leaderboard(sets["real"], [Entry("x", "b.npy")], store, evaluate_fn=mean_of(calls), **QUIET)
+    run_leaderboard(sets["real"], [Entry("x", "b.npy")], store, evaluate_fn=mean_of(calls), rerun=["x"], **QUIET)
+    assert calls == ["a.npy", "b.npy"] and stored(store, "x")["path"] == "b.npy"
+
+
+def test_result_without_fingerprint_is_refused_until_rerun(sets, tmp_path):
+    store = tmp_path / "lb"
+    run_leaderboard(sets["real"], [Entry("c", sets["clean"])], store, evaluate_fn=mean_of(), **QUIET)
+    rec = stored(store, "c")
+    del rec["fingerprint"]  # as written before fingerprints were stored: nothing tells whether it changed
+    (store / "results" / "c.json").write_text(json.dumps(rec))
+    with pytest.raises(UsageError, match="'c'.*--rerun c"):
+        run_leaderboard(sets["real"], [Entry("c", sets["clean"])], store, evaluate_fn=mean_of(), **QUIET)
+    run_leaderboard(sets["real"], [Entry("c", sets["clean"])], store, evaluate_fn=mean_of(), rerun=["c"], **QUIET)
+    assert "fingerprint" in stored(store, "c")
+
+
+def test_changed_checkpoint_or_newer_snapshot_is_refused_until_rerun(trained, tmp_path):
+    import torch
+    real, src_run, _ = trained
+    run_dir, store = tmp_path / "run", tmp_path / "lb"
+    shutil.copytree(src_run, run_dir)
+    ckpt = sorted(run_dir.glob("network-snapshot-*.pt"))[-1]
+    entries = [Entry("ckpt", str(ckpt)), Entry("run", str(run_dir))]
+    kw = dict(metrics=["swd"], num_images=8, log=lambda s: None)
+    run_leaderboard(real, entries, store, evaluate_fn=mean_of(), **kw)
+    sha = hashlib.sha256(ckpt.read_bytes()).hexdigest()
+    assert sha in stored(store, "ckpt")["fingerprint"] and sha in stored(store, "run")["fingerprint"]
+    assert ckpt.name in stored(store, "run")["fingerprint"]
+
+    state = torch.load(ckpt, weights_only=True)
+    for v in state["G_ema"].values():
+        if v.is_floating_point():
+            v.add_(0.5)
+    torch.save(state, run_dir / "network-snapshot-999999.pt")  # a newer snapshot: the run entry changed
+    with pytest.raises(UsageError, match=r"'run'.*changed.*--rerun run"):
+        run_leaderboard(real, entries, store, evaluate_fn=mean_of(), **kw)
+    calls = []
+    rows = {r["entry"]: r for r in run_leaderboard(real, entries, store, evaluate_fn=mean_of(calls), rerun=["run"],
+                                                   **kw)}
+    assert len(calls) == 1 and rows["run"]["SWDx1e3_avg"] != rows["ckpt"]["SWDx1e3_avg"]
+    assert "network-snapshot-999999.pt" in stored(store, "run")["fingerprint"]
+
+    torch.save(state, ckpt)  # the checkpoint file itself rewritten under the same name
+    with pytest.raises(UsageError, match=r"'ckpt'.*changed.*--rerun ckpt"):
+        run_leaderboard(real, entries, store, evaluate_fn=mean_of(), **kw)
+
+
+def test_leftover_temporary_is_not_ranked_and_dot_names_are_refused(sets, tmp_path):
+    run_leaderboard(sets["real"], [Entry("c", sets["clean"])], tmp_path, evaluate_fn=mean_of(), **QUIET)
+    # What a writer killed between writing and renaming leaves behind: a complete copy.
+    shutil.copy(tmp_path / "results" / "c.json", tmp_path / "results" / ".tmp-99999-abc-c.json")
+    rows = run_leaderboard(sets["real"], [Entry("c", sets["clean"])], tmp_path, evaluate_fn=mean_of(), **QUIET)
+    assert [r["entry"] for r in rows] == ["c"]
+    with pytest.raises(UsageError, match="'.hidden'"):
+        Entry(".hidden", sets["clean"])
+
+
+def test_rank_by_is_checked_against_the_values_the_metrics_produce(sets, tmp_path):
+    # 32x32 images: SWD has levels 32 and 16, so a per-level key is a valid choice.
+    rows = run_leaderboard(sets["real"], [Entry("c", sets["clean"]), Entry("h", sets["heavy"])], tmp_path / "a",
+                           rank_by="SWDx1e3_16", **QUIET)
+    assert [r["entry"] for r in rows] == ["c", "h"] and {"SWDx1e3_32", "SWDx1e3_16"} <= set(rows[0])
+    for bad in ("SWDx1e3_8", "FID", "swd"):
+        with pytest.raises(UsageError, match=f"--rank-by {bad!r}"):
+            run_leaderboard(sets["real"], [Entry("c", sets["clean"])], tmp_path / bad, rank_by=bad,
+                            evaluate_fn=mean_of(), **QUIET)
+        assert not (tmp_path / bad).exists()
+
+
+def cli(sets, store, *args):
+    return CliRunner().invoke(main, ["leaderboard", "--real", sets["real"], "--entry", f"c={sets['clean']}",
+                                     "-n", "64", "--store", str(store), *args])
+
+
+def one_error_line(res):
+    """The last stderr line is the error; no traceback anywhere."""
+    return "Traceback" not in res.output and res.stderr.splitlines()[-1].startswith("error: ")
+
+
+@pytest.mark.parametrize("args, named", [
+    (["--metrics", "swd,fdi"], "'fdi'"), (["--metrics", ""], "--metrics"), (["--metrics", " , "], "--metrics"),
+    (["--rank-by", "FID"], "'FID'"), (["--rank-by", "SWDx1e3_8"], "'SWDx1e3_8'"),
+    (["--entry", "c=other.npy"], "'c'"), (["--rerun", "typo"], "'typo'")])
+def test_cli_bad_options_exit_2_and_leave_no_store(sets, tmp_path, args, named):
+    res = cli(sets, tmp_path / "lb", *args)
+    assert res.exit_code == 2, res.output
+    assert res.stderr.count("\n") == 1 and one_error_line(res) and named in res.stderr
+    assert not (tmp_path / "lb").exists()  # above all no protocol.json fixing the typo into the store
+
+
+def test_cli_changed_entry_exits_2_until_rerun(sets, tmp_path):
+    path, store = tmp_path / "x.npy", tmp_path / "lb"
+    shutil.copy(sets["clean"], path)
+    args = ["leaderboard", "--real", sets["real"], "--entry", f"x={path}", "-n", "64", "--store", str(store)]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    shutil.copy(sets["heavy"], path)
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1 and one_error_line(res)
+    assert f"'x': {path} changed" in res.stderr and "--rerun x" in res.stderr
+    res = CliRunner().invoke(main, [*args, "--rerun", "x"])
+    assert res.exit_code == 0 and "x: re-evaluating" in res.stderr
+    assert CliRunner().invoke(main, args).exit_code == 0
+
+
+CORRUPT = {"truncated": '{"entry": "c", "kind": "ima', "list": "[]", "missing-keys": '{"entry": "c"}'}
+
+
+@pytest.mark.parametrize("which", ["protocol.json", "results/c.json", "results/old.json"])
+@pytest.mark.parametrize("content", CORRUPT.values(), ids=CORRUPT.keys())
+def test_cli_corrupt_store_file_is_one_line_naming_it_exit_1(sets, tmp_path, which, content):
+    run_leaderboard(sets["real"], [Entry("c", sets["clean"])], tmp_path, evaluate_fn=mean_of(), **QUIET)
+    (tmp_path / which).write_text(content)
+    res = cli(sets, tmp_path)
+    assert res.exit_code == 1, res.output
+    assert one_error_line(res) and str(tmp_path / which) in res.stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize("mutate, why", [
+    (lambda r: r["results"][0]["values"].update(SWDx1e3_avg="0.5"), "number"),
+    (lambda r: r["results"].append([]), "results"),
+    (lambda r: r.update(entry="d"), "'d'"),
+    (lambda r: r["results"][0]["values"].pop("SWDx1e3_avg"), "no value 'SWDx1e3_avg'"),
+    (lambda r: r.update(protocol="0123456789abcdef"), "0123456789abcdef")])
+def test_rank_refuses_a_malformed_result(sets, tmp_path, mutate, why):
+    run_leaderboard(sets["real"], [Entry("c", sets["clean"])], tmp_path, evaluate_fn=mean_of(), **QUIET)
+    rec = stored(tmp_path, "c")
+    mutate(rec)
+    (tmp_path / "results" / "c.json").write_text(json.dumps(rec))
+    with pytest.raises(DataError, match=why):
+        run_leaderboard(sets["real"], [Entry("d", sets["heavy"])], tmp_path, evaluate_fn=mean_of(), **QUIET)

@@ -1,8 +1,12 @@
 import json
+import re
 import shutil
 import subprocess
 import tempfile
+from html import escape as html_escape
+from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import unquote
 
 import numpy as np
 import pytest
@@ -38,7 +42,8 @@ def make_run(root: Path, name: str, offset: float = 0.0) -> Path:
 
 def test_truncated_jsonl_lines_are_skipped(tmp_path):
     run = make_run(tmp_path, "r")
-    assert len(read_jsonl(run / "metrics.jsonl")) == 6
+    with pytest.warns(UserWarning, match=re.escape(f"{run / 'metrics.jsonl'}:7")):
+        assert len(read_jsonl(run / "metrics.jsonl")) == 6
 
 
 def test_report_builds_from_run_directories(tmp_path):
@@ -83,3 +88,122 @@ def test_report_renders_in_headless_chromium(tmp_path):
         pixels = np.asarray(im.convert("RGB")).astype(float)
     # Plots and the table draw coloured lines and dark text on white: far from a blank page.
     assert pixels.std() > 20 and (np.abs(pixels[..., 0] - pixels[..., 2]) > 60).mean() > 1e-4
+
+
+HOSTILE_RUN = "<img src=x onerror=alert(1)>"
+HOSTILE_KEY = "<script>alert(1)</script>"
+HOSTILE_MD = "x](javascript:alert(1)) | `code` [y"
+
+
+def make_hostile_run(root: Path, name: str = HOSTILE_RUN) -> Path:
+    """A run whose directory name, metric names, value names and files try to inject markup."""
+    d = make_run(root, name)
+    with open(d / "metrics.jsonl", "a") as f:
+        f.write("\n")
+        for k in (10.0, 20.0):
+            f.write(json.dumps({"kimg": k, "metric": HOSTILE_KEY, "values": {HOSTILE_KEY: k, HOSTILE_RUN: 1.0,
+                                HOSTILE_MD: 2.0}, "num_images": HOSTILE_RUN, "seed": HOSTILE_KEY,
+                                "weights_sha256": HOSTILE_MD, "ganeval_version": HOSTILE_RUN}) + "\n")
+    (d / "fakes000030.png").rename(d / 'fakes" onerror="alert(1)<b>.png')
+    return d
+
+
+class _Tags(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+
+def parse_tags(page: str) -> list[tuple[str, dict]]:
+    p = _Tags()
+    p.feed(page)
+    p.close()
+    return p.tags
+
+
+def assert_inert(page: str) -> None:
+    tags = parse_tags(page)
+    assert not [t for t, _ in tags if t in ("script", "iframe", "object", "embed")], tags
+    assert not [(t, a) for t, attrs in tags for a in attrs if a.startswith("on")], tags
+    assert not [(t, a) for t, a in tags if str(a.get("src", "")).lower().startswith("javascript:")]
+
+
+def test_html_report_escapes_names_from_files(tmp_path):
+    index = build_report([make_hostile_run(tmp_path)], tmp_path / "report", title=HOSTILE_KEY)
+    page = index.read_text()
+    for bad in (HOSTILE_RUN, HOSTILE_KEY, "<script", "<img src=x", '" onerror'):
+        assert bad not in page
+    assert_inert(page)
+    # The names are still shown, as text.
+    assert html_escape(HOSTILE_RUN) in page and html_escape(HOSTILE_KEY) in page
+    imgs = [a["src"] for t, a in parse_tags(page) if t == "img"]
+    assert imgs and all((tmp_path / "report" / unquote(src)).is_file() for src in imgs), imgs
+    report_files = [p.name for p in (tmp_path / "report").rglob("*")]
+    assert not [n for n in report_files if set(n) & set('<>"\'`')], report_files
+
+
+def _unescaped_pipes(line: str) -> int:
+    return len(re.findall(r"(?<!\\)\|", line))
+
+
+def _md_tables(md: str) -> list[list[str]]:
+    tables, cur = [], []
+    for line in md.splitlines() + [""]:
+        if line.startswith("|"):
+            cur.append(line)
+        elif cur:
+            tables.append(cur)
+            cur = []
+    return tables
+
+
+def test_markdown_report_escapes_names_from_files(tmp_path):
+    build_report([make_hostile_run(tmp_path)], tmp_path / "report", title=HOSTILE_KEY)
+    md = (tmp_path / "report" / "report.md").read_text()
+    # No raw '<' anywhere: without it no renderer can make a tag or an autolink.
+    assert "<" not in md and ">" not in md
+    assert not re.search(r"(?<!\\)\]\(javascript:", md) and not re.search(r"(?<!\\)`", md)
+    # Every row of a table keeps the header's column count: a '|' inside a name is escaped.
+    tables = _md_tables(md)
+    assert len(tables) == 2
+    for rows in tables:
+        assert len({_unescaped_pipes(r) for r in rows}) == 1, rows
+    # Image syntax holds only our own sanitized, percent-encoded paths.
+    targets = re.findall(r"!\[(?:\\.|[^\]\\])*\]\(([^)]*)\)", md)
+    assert len(targets) == md.count("![")
+    for target in targets:
+        assert re.fullmatch(r"[A-Za-z0-9._/%-]+", target), target
+        assert (tmp_path / "report" / unquote(target)).is_file()
+
+
+def test_table_cell_with_pipe_does_not_shift_columns(tmp_path):
+    build_report([make_run(tmp_path, "a|b|c")], tmp_path / "report")
+    md = (tmp_path / "report" / "report.md").read_text()
+    for rows in _md_tables(md):
+        assert len({_unescaped_pipes(r) for r in rows}) == 1, rows
+
+
+def _chromium() -> str | None:
+    return "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else shutil.which("chromium")
+
+
+@pytest.mark.skipif(_chromium() is None, reason="chromium is not installed (apt-get install chromium); "
+                    "the escaping is still checked by the HTMLParser tests")
+def test_hostile_names_do_not_run_in_headless_chromium(tmp_path):
+    payload = "<img src=x onerror=\"document.title='pwned'\">"
+    index = build_report([make_hostile_run(tmp_path, payload)], tmp_path / "report")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+             f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=3000"]
+    res = subprocess.run([_chromium(), *flags, "--dump-dom", index.as_uri()], capture_output=True, text=True,
+                         timeout=120)
+    dom = res.stdout
+    assert 'id="final"' in dom, f"chromium did not render the page: {res.stderr[-2000:]}"
+    tags = parse_tags(dom)
+    assert not [a for t, a in tags if t == "img" and "onerror" in a], [a for t, a in tags if t == "img"]
+    title = re.search(r"<title>(.*?)</title>", dom, re.S)
+    assert title and title.group(1) != "pwned" and "pwned</title>" not in dom
+    assert_inert(dom)

@@ -1,13 +1,14 @@
 """The `ganeval` command line: click commands only, each a thin layer over the Python API.
 
-Data errors exit with code 1 and usage errors with code 2, each as one line on stderr;
-``--debug`` (before the command name) shows the traceback instead.
+Data errors exit with code 1 and usage errors with code 2, each as one line on stderr (see
+`boundary`); ``--debug`` before the command name (or after it, on commands that take it)
+shows the traceback instead.
 """
 from __future__ import annotations
 
 import click
 
-from .boundary import BoundaryGroup
+from .boundary import BoundaryGroup, set_debug
 
 
 @click.group(cls=BoundaryGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,7 +17,7 @@ from .boundary import BoundaryGroup
 @click.pass_context
 def main(ctx: click.Context, debug: bool) -> None:
     """ganeval: GAN evaluation metrics (SWD, MS-SSIM, FID, IS, KID, PR)."""
-    ctx.ensure_object(dict)["debug"] = debug
+    set_debug(debug, ctx)
 
 
 def _register() -> None:

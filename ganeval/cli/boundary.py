@@ -1,52 +1,96 @@
 """One error boundary for every command line (``ganeval``, the trainer, its dataset tool).
 
 Anything a user's data or environment can cause becomes one line on stderr and an exit code:
-1 for data errors (unreadable, corrupt or missing files, bad arrays), 2 for usage errors.
-Only ``--debug`` shows the traceback.  An exception this module does not recognise is a bug
-in ganeval: it is still one line, which says to rerun with ``--debug`` and report it.
+1 for data errors (unreadable, corrupt or missing files, bad arrays), 2 for usage errors
+(click's own parse errors included).  Only ``--debug`` shows the traceback.  An exception this
+module does not recognise is a bug in ganeval: it is still one line, which says to rerun with
+``--debug`` and report it.
 """
 from __future__ import annotations
 
+import errno
 import json
+import os
 import pickle
 import re
 import sys
 import zipfile
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from ..errors import GanevalError
 
-# torch.load's advice to retry with weights_only=False would unpickle untrusted files.
-_UNSAFE_ADVICE = re.compile(r"\s*(\(\d\)\s*)?[^.]*weights_only=False[^.]*(\.|$)", re.S)
+MAX_LENGTH = 400
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_SENTENCES = re.compile(r"(?<=[.!?])\s+|\s*\n\s*")
+# torch.load's refusals advise retrying with weights_only=False or allowlisting the class; both
+# would run code from a file the user may not trust, so no sentence carrying that advice (in
+# any torch version's wording) is passed on.  Only messages from torch.load are filtered, by
+# phrases rather than words, so that a path which happens to hold such a word survives.
+_TORCH_LOAD = re.compile(r"weights[ _]only", re.I)
+_UNSAFE = re.compile(r"weights_only|safe_globals|trusted source|trust the source|trust this|arbitrary code"
+                     r"|can still be loaded|recommended steps|documentation of torch", re.I)
+
+_OS_ADVICE = {
+    errno.EACCES: "fix its permissions or use another path",
+    errno.EPERM: "fix its permissions or use another path",
+    errno.ENOENT: "check the path",
+    errno.ENOTDIR: "check the path",
+    errno.EISDIR: "check the path",
+    errno.ENOSPC: "free some space or write elsewhere",
+    errno.EROFS: "write elsewhere",
+}
 
 
-def clean(message: str) -> str:
-    """First line of `message`, with any advice to load with ``weights_only=False`` removed."""
-    message = _UNSAFE_ADVICE.sub(" ", str(message))
-    line = next((ln.strip() for ln in message.splitlines() if ln.strip()), "")
-    return line[:400]
+def clean(message: str, limit: int | None = MAX_LENGTH) -> str:
+    """`message` as one line of at most `limit` characters, without terminal colour codes or
+    torch.load's advice to load unsafely."""
+    text = _ANSI.sub("", str(message))
+    sentences = [s.strip() for s in _SENTENCES.split(text) if s.strip()]
+    kept = [s for s in sentences if not _UNSAFE.search(s)] if _TORCH_LOAD.search(text) else sentences
+    line = " ".join(kept)
+    if len(kept) < len(sentences):
+        # A dropped last sentence may have held the closing bracket of a wrapper's "(...)".
+        line += ")" * max(0, line.count("(") - line.count(")"))
+    return line if limit is None or len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _os_error(exc: OSError) -> str:
+    names = " -> ".join(os.fsdecode(n) if isinstance(n, bytes) else str(n)
+                        for n in (exc.filename, exc.filename2) if n is not None)
+    what = exc.strerror or clean(str(exc)) or type(exc).__name__
+    advice = _OS_ADVICE.get(exc.errno, "check the path and its permissions")
+    return f"{names}: {what}; {advice}" if names else f"{what}; {advice}"
 
 
 def describe(exc: BaseException) -> tuple[str, int]:
     """The one-line message and exit code for `exc` (see the module docstring)."""
     if isinstance(exc, GanevalError):
-        return clean(str(exc)), exc.exit_code
+        # ganeval's own messages end in what to do, so they are never cut short.
+        return clean(str(exc), limit=None) or type(exc).__name__, exc.exit_code
     if isinstance(exc, click.exceptions.Exit):
         return "", exc.exit_code
-    if isinstance(exc, OSError):
-        name = exc.filename if exc.filename is not None else ""
-        what = exc.strerror or clean(str(exc)) or type(exc).__name__
-        return (f"{name}: {what}" if name else what) + "; check the path and its permissions", 1
-    if isinstance(exc, json.JSONDecodeError):
-        return f"invalid JSON ({exc.msg} at line {exc.lineno}); fix or remove the file", 1
-    if isinstance(exc, (zipfile.BadZipFile, pickle.UnpicklingError, EOFError)):
-        return f"corrupt or truncated file ({type(exc).__name__}: {clean(str(exc))})", 1
-    if isinstance(exc, MemoryError):
-        return "out of memory; lower --batch-size or --num-images", 1
+    if isinstance(exc, click.UsageError):
+        where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""
+        return clean(exc.format_message()) + where, exc.exit_code
+    if isinstance(exc, click.ClickException):
+        return clean(exc.format_message()), exc.exit_code
+    if isinstance(exc, click.Abort):
+        return "aborted", 1
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted", 130
+    if isinstance(exc, OSError):
+        return _os_error(exc), 1
+    if isinstance(exc, json.JSONDecodeError):
+        return f"invalid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); fix or remove the file", 1
+    if isinstance(exc, (zipfile.BadZipFile, pickle.UnpicklingError, EOFError)):
+        return f"corrupt or truncated file ({type(exc).__name__}: {clean(str(exc))}); replace the file", 1
+    # torch.OutOfMemoryError (CUDA or MPS) is matched by name: importing torch here would slow
+    # every command, and torch is already loaded whenever it can be raised.
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return "out of memory; lower --batch-size or --num-images", 1
     return (f"internal error ({type(exc).__name__}: {clean(str(exc))}); rerun with --debug for the traceback "
             "and report it", 1)
 
@@ -57,24 +101,53 @@ def debug_requested(ctx: click.Context | None) -> bool:
     return bool(root is not None and isinstance(root.obj, dict) and root.obj.get("debug"))
 
 
-def set_debug(flag: bool) -> None:
+def set_debug(flag: bool, ctx: click.Context | None = None) -> None:
     """Record a subcommand's ``--debug``; it can turn debugging on but never off."""
-    obj = click.get_current_context().find_root().ensure_object(dict)
+    obj = (ctx or click.get_current_context()).find_root().ensure_object(dict)
     obj["debug"] = bool(obj.get("debug")) or bool(flag)
+
+
+def debug_option(f: Any) -> Any:
+    """A subcommand's ``--debug``.  Eager, so it is recorded before the other options' checks run
+    and a usage error found while parsing shows its traceback too."""
+    return click.option("--debug", is_flag=True, is_eager=True, expose_value=False,
+                        callback=lambda ctx, _param, value: set_debug(value, ctx),
+                        help="Show tracebacks on errors.")(f)
+
+
+def fail(exc: BaseException) -> NoReturn:
+    """Print `exc` as one line on stderr and exit with its code."""
+    message, code = describe(exc)
+    if message:
+        click.echo(f"error: {message}", err=True)
+    sys.exit(code)
 
 
 class BoundaryGroup(click.Group):
     """A click group whose commands end in one line and an exit code instead of a traceback."""
 
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        # The root's own options are parsed here, outside `invoke`.
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as e:
+            if type(e).__name__ == "NoArgsIsHelpError":  # its message is the help page
+                raise
+            fail(e)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+        except (click.exceptions.Exit, click.exceptions.Abort, SystemExit):
             raise
-        except BaseException as e:  # noqa: BLE001 - the boundary is exactly the place for this
-            if isinstance(e, SystemExit) or debug_requested(ctx):
+        except click.ClickException as e:
+            if type(e).__name__ == "NoArgsIsHelpError":
                 raise
-            message, code = describe(e)
-            if message:
-                click.echo(f"error: {message}", err=True)
-            sys.exit(code)
+            fail(e)  # a parse error's traceback shows click's internals, never the user's problem
+        except BaseException as e:  # noqa: BLE001 - the boundary is exactly the place for this
+            # A closed stdout pipe (`ganeval ... | head`) is click's to silence: it also stops the
+            # second error that flushing stdout at exit would raise.
+            if debug_requested(ctx) or (isinstance(e, OSError) and e.errno == errno.EPIPE):
+                raise
+            fail(e)

@@ -1,15 +1,88 @@
-"""Options shared by every metric command, and the one function that prints a result."""
+"""Options shared by every metric command, their up-front checks, and the one function that
+prints a result.
+
+The checks run as click callbacks, while the command line is parsed: a wrong device, output
+path or metric list is a usage error (exit 2) before any image is read or computed.
+"""
 from __future__ import annotations
 
-import functools
 import json
+import os
 from typing import Any, Callable
 
 import click
 
+from ..device import validate_device
+from ..errors import DataError, UsageError
 from ..fileio import atomic_write_text
 from ..results import MetricResult
-from .boundary import set_debug
+from .boundary import debug_option
+
+OUTPUT_HELP = ("Also write the JSON result to FILE (missing parent folders are created; checked "
+               "before computing).")
+DEVICE_HELP = "torch device: cpu, cuda, cuda:N or mps (default: cuda when available, else cpu)."
+
+
+def _flag(param: click.Parameter | None) -> str:
+    return "/".join(sorted(param.opts, key=len)) if param is not None else "path"
+
+
+def check_device(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Click callback for ``--device``: the device as a string, or a usage error if it cannot run."""
+    return None if value is None else str(validate_device(value, what=_flag(param)))
+
+
+def writable_target(path: str, *, directory: bool, what: str = "path") -> None:
+    """Raise `UsageError` unless `path` can be written as a file (or, with `directory`, filled as
+    a folder).  Missing folders on the way are fine (the writers create them) as long as the
+    nearest existing one is a writable folder; nothing is created here, so a run that fails
+    later leaves no empty folders behind."""
+    if not path:
+        raise UsageError(f"{what}: empty path; give a {'folder' if directory else 'file'} name")
+    if directory:
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise UsageError(f"{what} {path!r}: {path} is a file, not a folder; choose a folder")
+        folder = path
+    else:
+        if path.endswith(("/", os.sep)) or os.path.isdir(path):
+            raise UsageError(f"{what} {path!r}: names a folder; give a file name "
+                             f"(e.g. {os.path.join(path, 'out.json')})")
+        folder = os.path.dirname(path) or "."
+    existing = folder
+    while not os.path.exists(existing):  # ends at "." or the root, which exist
+        existing = os.path.dirname(existing) or "."
+    if not os.path.isdir(existing):
+        raise UsageError(f"{what} {path!r}: {existing} is a file, not a folder; choose a path inside a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{what} {path!r}: cannot write in {existing} (permission denied); choose a writable folder")
+
+
+def check_output_file(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Click callback for an output file option (``-o``): see `writable_target`."""
+    if value is not None:
+        writable_target(value, directory=False, what=_flag(param))
+    return value
+
+
+def check_output_dir(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Click callback for an output folder option (``report -o``, ``--store``): see `writable_target`."""
+    if value is not None:
+        writable_target(value, directory=True, what=_flag(param))
+    return value
+
+
+def check_metrics(ctx: click.Context, param: click.Parameter, value: str) -> list[str]:
+    """Click callback for ``-m/--metrics``: the names, trimmed, lower-cased and each once."""
+    from ..evaluate import METRICS
+    names = list(dict.fromkeys(m.strip().lower() for m in value.split(",") if m.strip()))
+    if not names:
+        raise UsageError(f"{_flag(param)} {value!r}: no metric names; give a comma-separated list from "
+                         f"{', '.join(METRICS)}")
+    unknown = [m for m in names if m not in METRICS]
+    if unknown:
+        raise UsageError(f"{_flag(param)} {value!r}: unknown metric{'s' if len(unknown) > 1 else ''} "
+                         f"{', '.join(unknown)}; choose from {', '.join(METRICS)}")
+    return names
 
 
 def source_options(f: Callable) -> Callable:
@@ -34,19 +107,15 @@ def run_options(f: Callable) -> Callable:
     """Options that control where and how a metric runs and reports."""
     for opt in reversed([
         click.option("--seed", type=int, default=0, show_default=True, help="Random seed."),
-        click.option("--device", default=None, help="torch device (default: cuda when available, else cpu)."),
+        click.option("--device", default=None, callback=check_device, help=DEVICE_HELP),
         click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout."),
-        click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Also write the JSON result to FILE."),
+        click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, callback=check_output_file,
+                     help=OUTPUT_HELP),
         click.option("--quiet", "-q", is_flag=True, help="No progress bars."),
-        click.option("--debug", is_flag=True, help="Show tracebacks on errors."),
+        debug_option,
     ]):
         f = opt(f)
-
-    @functools.wraps(f)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        set_debug(kwargs.pop("debug"))
-        return f(*args, **kwargs)
-    return wrapper
+    return f
 
 
 def source_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
@@ -61,7 +130,11 @@ def emit(results: MetricResult | list[MetricResult], as_json: bool, output: str 
     payload = [r.to_dict() for r in items]
     text = json.dumps(payload[0] if len(payload) == 1 else payload, indent=2)
     if output:
-        atomic_write_text(output, text + "\n")
+        try:
+            atomic_write_text(output, text + "\n")
+        except OSError as e:  # a failed write() names no file; the user needs to know which one
+            raise DataError(f"{output}: cannot write the result ({e.strerror or e}); check the free space and "
+                            "permissions there, or choose another -o path") from e
     if as_json:
         click.echo(text)
     else:

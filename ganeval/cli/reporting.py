@@ -5,11 +5,13 @@ import click
 
 from . import main
 from .boundary import set_debug
+from .options import DEVICE_HELP, check_device, check_output_dir
 
 
 @main.command("report")
 @click.argument("run_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
-@click.option("--output", "-o", "out", default="report", show_default=True, type=click.Path(file_okay=False))
+@click.option("--output", "-o", "out", default="report", show_default=True, type=click.Path(file_okay=False),
+              callback=check_output_dir, help="Report folder (created with any missing parents).")
 @click.option("--title", default="ganeval report", show_default=True)
 def report_cmd(run_dirs, out, title):
     """HTML and markdown report (plots, samples, final metrics, protocol) of RUN_DIRS.
@@ -30,12 +32,16 @@ def report_cmd(run_dirs, out, title):
 @click.option("--num-images", "-n", type=click.IntRange(min=2), default=1024, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--store", default="leaderboard", show_default=True, type=click.Path(file_okay=False),
-              help="Results directory (one protocol per store; reruns skip finished entries).")
+              callback=check_output_dir,
+              help="Results directory, created with any missing parents (one protocol per store; reruns skip "
+                   "finished entries).")
 @click.option("--rank-by", default=None, help="Value to rank by (default: SWDx1e3_avg, else FID, KID, IS_mean...).")
+@click.option("--rerun", multiple=True, metavar="NAME",
+              help="Measure entry NAME again and replace its stored result (needed when its files changed). Repeat.")
 @click.option("--weights", "-w", default=None, help="Inception weights file.")
-@click.option("--device", default=None)
+@click.option("--device", default=None, callback=check_device, help=DEVICE_HELP)
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
-def leaderboard_cmd(real, entries, metrics, num_images, seed, store, rank_by, weights, device, debug):
+def leaderboard_cmd(real, entries, metrics, num_images, seed, store, rank_by, rerun, weights, device, debug):
     """Rank many entries under one protocol against one reference set.
 
     \b
@@ -45,7 +51,7 @@ def leaderboard_cmd(real, entries, metrics, num_images, seed, store, rank_by, we
     """
     from ..leaderboard import Entry, markdown_table, run_leaderboard
     set_debug(debug)
-    run_leaderboard(real, [Entry.parse(e) for e in entries], store, metrics=[m.strip() for m in metrics.split(",")],
+    run_leaderboard(real, [Entry.parse(e) for e in entries], store, metrics=metrics.split(","),
                     num_images=num_images, seed=seed, weights=weights, device=device, rank_by=rank_by,
-                    log=lambda s: click.echo(s, err=True))
+                    rerun=rerun, log=lambda s: click.echo(s, err=True))
     click.echo(markdown_table(store))

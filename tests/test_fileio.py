@@ -1,0 +1,202 @@
+"""Crash safety of ganeval.fileio: JSONL appends after a torn line, temp-file hygiene, modes."""
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+
+from ganeval import fileio
+from ganeval.fileio import append_line, atomic_write, atomic_write_text
+from ganeval.report import read_jsonl
+
+ROOT = Path(__file__).resolve().parents[1]
+HOUR_AGO = time.time() - 3600
+
+
+def dead_pid() -> int:
+    """A PID with no process behind it: the highest free one, far from where new PIDs are handed out."""
+    try:
+        top = int(Path("/proc/sys/kernel/pid_max").read_text())
+    except OSError:
+        top = 32768
+    for pid in range(top - 1, 300, -1):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return pid
+        except PermissionError:
+            continue
+    pytest.skip("every PID is in use")
+
+
+def make_tmp(folder: Path, pid: int, tag: str, mtime: float) -> Path:
+    p = folder / f".tmp-{pid}-{tag}-target.txt"
+    p.write_text("partial")
+    os.utime(p, (mtime, mtime))
+    return p
+
+
+# --- JSONL ---------------------------------------------------------------------------------
+
+def test_append_after_truncated_line_keeps_the_new_record(tmp_path):
+    log = tmp_path / "metrics.jsonl"
+    log.write_text('{"kimg": 1.0}\n{"kimg": 2.0, "val')  # a writer killed mid-line
+    append_line(log, json.dumps({"kimg": 3.0}))
+    with pytest.warns(UserWarning, match=re.escape(f"{log}:2")):
+        recs = read_jsonl(log)
+    assert recs == [{"kimg": 1.0}, {"kimg": 3.0}]
+
+
+def test_append_line_adds_no_blank_line_to_new_or_complete_files(tmp_path):
+    log = tmp_path / "log.jsonl"
+    append_line(log, '{"a": 1}')
+    append_line(log, '{"b": 2}\n')
+    assert log.read_text() == '{"a": 1}\n{"b": 2}\n'
+
+
+def test_read_jsonl_warns_for_each_malformed_line_with_its_number(tmp_path):
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(b'{"a": 1}\n{not json}\n\n[1, 2]\n\xff\xfe\n{"b": 2}\n')
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        recs = read_jsonl(log)
+    assert recs == [{"a": 1}, {"b": 2}]
+    messages = [str(w.message) for w in caught]
+    assert [m.split(":")[1] for m in messages if m.startswith(f"{log}:")] == ["2", "4", "5"], messages
+
+
+# --- temp files ------------------------------------------------------------------------------
+
+def test_temp_file_name_carries_the_writer_pid(tmp_path):
+    with atomic_write(tmp_path / "out.txt") as f:
+        f.write("x")
+        names = [p.name for p in tmp_path.iterdir()]
+    assert len(names) == 1 and names[0].startswith(f".tmp-{os.getpid()}-") and names[0].endswith("-out.txt")
+
+
+def test_stale_temp_files_of_dead_writers_are_removed(tmp_path):
+    dead = dead_pid()
+    stale = make_tmp(tmp_path, dead, "old", HOUR_AGO)
+    recent = make_tmp(tmp_path, dead, "new", time.time())  # might be another host's live writer
+    mine = make_tmp(tmp_path, os.getpid(), "mine", HOUR_AGO)
+    init = make_tmp(tmp_path, 1, "init", HOUR_AGO)
+    other = tmp_path / ".tmp-notapid-target.txt"
+    other.write_text("not ours to judge")
+    os.utime(other, (HOUR_AGO, HOUR_AGO))
+    atomic_write_text(tmp_path / "out.txt", "hello")
+    assert not stale.exists()
+    assert recent.exists() and mine.exists() and init.exists() and other.exists()
+    assert (tmp_path / "out.txt").read_text() == "hello"
+
+
+def test_permission_error_means_the_writer_is_alive(tmp_path, monkeypatch):
+    dead = dead_pid()
+    tmp = make_tmp(tmp_path, dead, "eperm", HOUR_AGO)
+
+    def kill(pid, sig):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "kill", kill)
+    atomic_write_text(tmp_path / "out.txt", "hello")
+    assert tmp.exists()
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077, 0o002])
+def test_final_file_mode_follows_umask(tmp_path, mask):
+    old = os.umask(mask)
+    try:
+        atomic_write_text(tmp_path / "new.txt", "a")
+        (tmp_path / "existing.txt").write_text("old")
+        os.chmod(tmp_path / "existing.txt", 0o600)
+        with atomic_write(tmp_path / "existing.txt", "wb") as f:
+            f.write(b"b")
+    finally:
+        os.umask(old)
+    for name in ("new.txt", "existing.txt"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~mask, name
+
+
+def test_umask_is_left_unchanged(tmp_path):
+    old = os.umask(0o027)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "a")
+        assert os.umask(0o027) == 0o027
+    finally:
+        os.umask(old)
+
+
+def test_text_is_written_as_utf8(tmp_path):
+    atomic_write_text(tmp_path / "a.txt", "π ≈ 3.14")
+    assert (tmp_path / "a.txt").read_bytes() == "π ≈ 3.14".encode("utf-8")
+
+
+# Importing ganeval.fileio without the package __init__ keeps the child off torch: it starts in
+# a fraction of a second on a loaded machine.
+_CHILD = textwrap.dedent("""
+    import os, sys, types
+    pkg = types.ModuleType("ganeval")
+    pkg.__path__ = [os.path.join(sys.argv[1], "ganeval")]
+    sys.modules["ganeval"] = pkg
+    from ganeval.fileio import atomic_write
+    with atomic_write(sys.argv[2]) as f:
+        f.write("new contents, first half")
+        f.flush()
+        os._exit(3)  # killed mid-write: no cleanup, no rename
+""")
+
+
+def test_writer_killed_mid_write_leaves_old_file_and_its_temp_is_collected(tmp_path):
+    target = tmp_path / "results.json"
+    target.write_text("old contents")
+    child = subprocess.run([sys.executable, "-c", _CHILD, str(ROOT), str(target)], capture_output=True, text=True,
+                           timeout=120)
+    assert child.returncode == 3, child.stderr
+    assert target.read_text() == "old contents"
+    leftovers = list(tmp_path.glob(".tmp-*"))
+    assert len(leftovers) == 1 and re.match(r"\.tmp-\d+-", leftovers[0].name)
+    atomic_write_text(tmp_path / "other.txt", "x")
+    assert leftovers[0].exists()  # too young to judge: its writer may be on another host
+    os.utime(leftovers[0], (HOUR_AGO, HOUR_AGO))
+    atomic_write_text(tmp_path / "other.txt", "y")
+    assert not leftovers[0].exists()
+    assert target.read_text() == "old contents"
+
+
+def test_failed_block_removes_its_temp_and_keeps_old_file(tmp_path):
+    target = tmp_path / "a.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_write(target) as f:
+            f.write("new")
+            raise RuntimeError("boom")
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+
+# --- the reference trainer's run directory -------------------------------------------------
+
+def test_trainer_appends_after_a_torn_log_line_and_collects_dead_temps(tmp_path):
+    from reference_trainer.dataset import build_builtin
+    from reference_trainer.presets import make_config
+    from reference_trainer.train import train
+    data = build_builtin(tmp_path / "data", 8, 16)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "log.jsonl").write_text('{"tick": 0, "kimg": 0.0}\n{"tick": 1, "ki')  # the previous run was killed
+    stale = make_tmp(run_dir, dead_pid(), "old", HOUR_AGO)
+    cfg = dict(resolution=8, latent_size=8, fmap_base=32, fmap_max=16, lod_training_kimg=0.016,
+               lod_transition_kimg=0.016, minibatch_base=8, total_kimg=0.032, tick_kimg_base=0.016,
+               tick_kimg_dict={}, checkpoint_kimg=0.032, grid_size=[2, 2], metrics_kimg=None, builtin_num=16,
+               data=str(data))
+    train(make_config(None, cfg), run_dir, progress=False)
+    with pytest.warns(UserWarning, match=re.escape(f"{run_dir / 'log.jsonl'}:2")):
+        log = read_jsonl(run_dir / "log.jsonl")
+    assert len(log) >= 2 and log[0] == {"tick": 0, "kimg": 0.0} and log[-1]["kimg"] == pytest.approx(0.032)
+    assert not stale.exists()
