@@ -117,13 +117,16 @@ class Evaluator:
             return None
         return SummaryWriter(os.path.join(self.out_dir, "tensorboard"))
 
-    def _real_batches(self) -> Iterable[torch.Tensor]:
-        # Real batches are split across ranks like the fakes, and gathered by compute().
+    def _real_batches(self) -> Iterable[tuple[int, torch.Tensor]]:
+        # Real batches are split across ranks like the fakes, and merged by compute(); each
+        # carries the index of its first image, so per-image randomness ignores the split.
         rank, world = dist_info()
         src = open_source(self.real, num_images=self.num_images)
+        start = 0
         for i, batch in enumerate(src.batches(self.batch_size, self.device)):
             if i % world == rank:
-                yield batch
+                yield start, batch
+            start += batch.shape[0]
 
     def _setup(self) -> dict[str, Any]:
         objects: dict[str, Any] = {}
@@ -133,12 +136,12 @@ class Evaluator:
                 objects[spec.name].set_real_stats(str(self.real))
         needs_real = [o for o in objects.values() if o.uses_real and not getattr(o, "real_ready", False)]
         if needs_real:
-            for batch in self._real_batches():
+            for start, batch in self._real_batches():
                 for o in needs_real:
-                    o.update(batch, real=True)
+                    o.update(batch, real=True, start=start)
         return objects
 
-    def _fake_batches(self, generate: Callable[[torch.Tensor], Any]) -> Iterable[torch.Tensor]:
+    def _fake_batches(self, generate: Callable[[torch.Tensor], Any]) -> Iterable[tuple[int, torch.Tensor]]:
         rank, world = dist_info()
         gen = torch.Generator().manual_seed(self.seed + 1)
         for i, s in enumerate(range(0, self.num_images, self.batch_size)):
@@ -148,7 +151,7 @@ class Evaluator:
                 continue
             with torch.no_grad():
                 out = generate(z.to(self.device))
-            yield to_uint8(out, self.input_range, name="generator output")
+            yield s, to_uint8(out, self.input_range, name="generator output")
 
     def __call__(self, generate: Callable[[torch.Tensor], Any], kimg: float | None = None,
                  step: int | None = None) -> dict[str, MetricResult]:
@@ -158,9 +161,9 @@ class Evaluator:
         t0 = time.time()
         for o in self._objects.values():
             o.reset(real=False)
-        for batch in self._fake_batches(generate):
+        for start, batch in self._fake_batches(generate):
             for o in self._objects.values():
-                o.update(batch, real=False)
+                o.update(batch, real=False, start=start)
         gen_seconds = time.time() - t0
         results = {name: o.compute() for name, o in self._objects.items()}
         if dist_info()[0] != 0:

@@ -1,8 +1,8 @@
 """A leaderboard: many entries, one protocol, one ranked table, resumable.
 
-Entries are image sets (anything `open_source` reads), reference-trainer checkpoints
-(``*.pt``: N images are sampled from G_ema with a fixed seed) or run directories (their newest
-checkpoint).  Every entry is measured against one reference set under one protocol: metrics,
+Entries are image sets (anything `open_source` reads) or a registered `EntryKind`, such as
+the reference trainer's checkpoints (``*.pt``: N images are sampled from G_ema with a fixed
+seed) and run directories (their newest checkpoint).  Every entry is measured against one reference set under one protocol: metrics,
 image count, seed, ganeval version, the reference set's content fingerprint and (for Inception
 metrics) the weights sha256.  The store directory keeps ``protocol.json`` and one result file
 per finished entry, each written atomically, so a crash loses nothing finished and a rerun
@@ -22,29 +22,59 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import torch
-
 from . import __version__
 from .errors import DataError, UsageError
 from .fileio import atomic_write_text
+from .metrics.registry import default_rank_value, get_metric, lower_is_better, parse_metric_list, resolve
 from .results import MetricResult
 from .sources import open_source
 
-__all__ = ["Entry", "protocol_for", "run_leaderboard", "rank", "LOWER_IS_BETTER"]
+__all__ = ["Entry", "EntryKind", "register_entry_kind", "protocol_for", "run_leaderboard", "rank"]
 
-LOWER_IS_BETTER = {"SWDx1e3_avg": True, "FID": True, "KID_mean": True, "IS_mean": False, "precision": False,
-                   "recall": False, "MS-SSIM": True}
-DEFAULT_RANK = {"swd": "SWDx1e3_avg", "fid": "FID", "kid": "KID_mean", "is": "IS_mean", "pr": "precision"}
-# The values each metric writes, known before measuring so that a --rank-by typo is refused before
-# the store is created; SWD's per-level keys depend on the resolution and are added from it.
-VALUE_KEYS = {"swd": ("SWDx1e3_avg",), "msssim": ("MS-SSIM",), "fid": ("FID",), "is": ("IS_mean", "IS_std"),
-              "kid": ("KID_mean", "KID_std"), "pr": ("precision", "recall")}
 PROTOCOL_KEYS = ("id", "real", "real_fingerprint", "metrics", "num_images", "seed", "resolution", "ganeval_version")
 RESULT_KEYS = ("entry", "kind", "path", "protocol", "results")
 
 
+class EntryKind:
+    """A kind of leaderboard entry that is not an image set, e.g. a generator checkpoint.
+
+    `detect(path)` says whether a path is of this kind; `checkpoint(path)` is the file that
+    determines what is sampled (hashed into the entry's fingerprint); `sample(file, num, seed,
+    device)` returns `num` images from it (any image source; uint8 NCHW is usual).  Packages
+    register kinds with `register_entry_kind`, or declare a ``ganeval.entry_kinds`` entry
+    point whose target is called once to register them (the reference trainer registers
+    "checkpoint" and "run" this way), so ganeval itself never imports a trainer.
+    """
+
+    def __init__(self, name: str, detect: Callable[[Path], bool], checkpoint: Callable[[Path], Path],
+                 sample: Callable[..., Any]):
+        self.name, self.detect, self.checkpoint, self.sample = name, detect, checkpoint, sample
+
+
+_KINDS: dict[str, EntryKind] = {}
+_PLUGINS_LOADED = False
+
+
+def register_entry_kind(kind: EntryKind) -> None:
+    """Make entries of `kind` known to the leaderboard (a later registration of a name wins)."""
+    _KINDS[kind.name] = kind
+
+
+def _kinds() -> list[EntryKind]:
+    global _PLUGINS_LOADED
+    if not _PLUGINS_LOADED:
+        _PLUGINS_LOADED = True
+        from importlib.metadata import entry_points
+        for ep in entry_points(group="ganeval.entry_kinds"):
+            try:
+                ep.load()()
+            except ImportError:
+                continue  # a plugin whose package is not importable here simply adds no kinds
+    return list(_KINDS.values())
+
+
 class Entry:
-    """One contestant: a name and a path (image set, checkpoint or run directory)."""
+    """One contestant: a name and a path (an image set, or a registered kind such as a checkpoint)."""
 
     def __init__(self, name: str, path: str):
         # A leading dot would make the result file hidden, where rank() skips temporaries.
@@ -59,28 +89,24 @@ class Entry:
         name, path = spec.split("=", 1)
         return cls(name, path)
 
-    def kind(self) -> str:
+    def _kind(self) -> EntryKind | None:
         p = Path(self.path)
-        if p.is_dir() and (p / "config.json").exists() and any(p.glob("network-snapshot-*.pt")):
-            return "run"
-        if p.is_file() and p.suffix == ".pt":
-            return "checkpoint"
-        return "images"
+        return next((k for k in _kinds() if k.detect(p)), None)
+
+    def kind(self) -> str:
+        """The registered kind's name, or "images" for anything `open_source` reads."""
+        k = self._kind()
+        return "images" if k is None else k.name
 
     def checkpoint(self) -> Path | None:
-        """The checkpoint file this entry samples (a run's newest), or None for an image set."""
-        kind = self.kind()
-        if kind == "images":
-            return None
-        if kind == "checkpoint":
-            return Path(self.path)
-        from reference_trainer import checkpoint as trainer_ckpt
-        return trainer_ckpt.latest(self.path)
+        """The file this entry samples (e.g. a run's newest checkpoint), or None for an image set."""
+        k = self._kind()
+        return None if k is None else Path(k.checkpoint(Path(self.path)))
 
     def images(self, num: int, seed: int, device: Any = None) -> Any:
-        """The entry as an image source: itself, or G_ema samples from its checkpoint."""
-        ckpt = self.checkpoint()
-        return self.path if ckpt is None else sample_checkpoint(str(ckpt), num, seed, device)
+        """The entry as an image source: itself, or `num` samples from its checkpoint."""
+        k = self._kind()
+        return self.path if k is None else k.sample(self.checkpoint(), num, seed, device)
 
     def fingerprint(self) -> str:
         """What must be unchanged for a stored result of this entry to still be its result.
@@ -103,23 +129,6 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def sample_checkpoint(path: str, num: int, seed: int, device: Any = None) -> torch.Tensor:
-    """`num` uint8 images from a reference-trainer checkpoint's G_ema, latents seeded by `seed`.
-
-    A snapshot taken before the last resolution is reached is sampled at its current level of
-    detail and nearest-upscaled to full size, as the official Gs output always is.
-    """
-    from reference_trainer.checkpoint import load_G_ema
-    from reference_trainer.layers import upscale2d
-    G, lod, dev = load_G_ema(path, device)
-    full = 2 ** G.resolution_log2
-    z = torch.randn(num, G.latent_size, generator=torch.Generator().manual_seed(seed))
-    with torch.no_grad():
-        out = [G(c.to(dev), lod).float() for c in z.split(64)]
-        out = torch.cat([upscale2d(o, full // o.shape[-1]).cpu() for o in out])
-    return ((out + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
-
-
 def protocol_for(real: str, metrics: Sequence[str], num_images: int, seed: int,
                  weights: str | None = None) -> dict[str, Any]:
     """The protocol: everything that must match for two results to be ranked together."""
@@ -127,7 +136,7 @@ def protocol_for(real: str, metrics: Sequence[str], num_images: int, seed: int,
     proto: dict[str, Any] = {"real": str(real), "real_fingerprint": src.fingerprint(), "metrics": sorted(metrics),
                              "num_images": num_images, "seed": seed, "resolution": list(src.resolution or ()),
                              "ganeval_version": __version__}
-    if set(metrics) & {"fid", "is", "kid", "pr"}:
+    if any(get_metric(m).inception != "none" for m in metrics):
         from .inception.weights import locate, sha256_of
         proto["weights_sha256"] = sha256_of(locate(weights)[0])
     proto["id"] = hashlib.sha256(json.dumps(proto, sort_keys=True).encode()).hexdigest()[:16]
@@ -192,27 +201,20 @@ def _read_result(path: Path, protocol_id: str | None = None) -> dict[str, Any]:
 
 
 def _check_metrics(metrics: Sequence[str] | str) -> list[str]:
-    from .evaluate import METRICS
-    given = metrics.split(",") if isinstance(metrics, str) else list(metrics)
-    # Empty pieces ("swd,") are dropped, as the other commands' --metrics does.
-    names = [str(m).strip().lower() for m in given if str(m).strip()]
-    if not names:
-        raise UsageError(f"--metrics {','.join(map(str, given))!r}: no metric names; give a comma-separated list "
-                         f"from {', '.join(METRICS)}")
-    unknown = [m for m in names if m not in METRICS]
-    if unknown:
-        raise UsageError(f"--metrics: unknown metric {unknown[0]!r}; choose from {', '.join(METRICS)}")
-    return list(dict.fromkeys(names))
+    if isinstance(metrics, str):
+        return parse_metric_list(metrics)
+    return [spec.name for spec in resolve([str(m) for m in metrics if str(m).strip()])]
 
 
 def _check_rank_key(key: str, metrics: Sequence[str], resolution: Sequence[int]) -> None:
-    keys = [k for m in metrics for k in VALUE_KEYS[m]]
+    specs = resolve(metrics)
+    keys = [k for s in specs for k in (s.values or (s.primary,))]
     if "swd" in metrics:
         if len(resolution) != 2:
-            if key.startswith("SWDx1e3_"):
+            if key.startswith(get_metric("swd").value_prefix):
                 return  # levels unknown until measured; rank() still refuses a key nothing produced
         else:
-            from .pyramid import pyramid_resolutions
+            from .metrics.pyramid import pyramid_resolutions
             keys += [f"SWDx1e3_{r}" for r in pyramid_resolutions(*resolution)]
     if key not in keys:
         raise UsageError(f"--rank-by {key!r}: not a value that metrics {','.join(metrics)} produce; "
@@ -265,7 +267,7 @@ def run_leaderboard(real: str, entries: Sequence[Entry], store: str | os.PathLik
     _check_entries(entries, rerun)
     store = Path(store)
     proto = protocol_for(real, metrics, num_images, seed, weights)
-    key = rank_by or default_rank_key(metrics)
+    key = rank_by or default_rank_value(metrics)
     _check_rank_key(key, metrics, proto["resolution"])
     _check_store(store, proto)
     todo = []
@@ -292,19 +294,8 @@ def run_leaderboard(real: str, entries: Sequence[Entry], store: str | os.PathLik
     return rows
 
 
-def default_rank_key(metrics: Sequence[str]) -> str:
-    """The value ranked by default: the first of SWD, FID, KID, IS, PR that was measured.
-
-    MS-SSIM measures diversity, not quality, so it ranks only when asked (``rank_by``).
-    """
-    for m in DEFAULT_RANK:
-        if m in metrics:
-            return DEFAULT_RANK[m]
-    return "MS-SSIM"
-
-
 def rank(store: str | os.PathLike, key: str, *, protocol_id: str | None = None) -> list[dict[str, Any]]:
-    """Rows of every stored entry, best first by value `key` (direction from LOWER_IS_BETTER).
+    """Rows of every stored entry, best first by value `key` (direction from the metric registry).
 
     With `protocol_id`, a result measured under another protocol is refused (DataError).
     """
@@ -321,7 +312,8 @@ def rank(store: str | os.PathLike, key: str, *, protocol_id: str | None = None) 
         if key not in r:
             raise DataError(f"{f}: has no value {key!r} although other entries do; remove it and measure "
                             f"{f.stem} again")
-    rows.sort(key=lambda r: r[key] if LOWER_IS_BETTER.get(key, True) else -r[key])
+    lower = lower_is_better(key)
+    rows.sort(key=lambda r: r[key] if lower else -r[key])
     for i, r in enumerate(rows, 1):
         r["rank"] = i
     return rows

@@ -8,7 +8,6 @@ import torch.multiprocessing as mp
 
 from ganeval import ms_ssim, swd
 from ganeval.hooks import MSSSIM, SWD, Evaluator, every
-from ganeval.metrics.swd import SWDDescriptors, sliced_wasserstein
 
 
 def _split(x, sizes):
@@ -98,8 +97,8 @@ def _ddp_worker(rank, world, port, out_dir, real, fake):
     try:
         share = slice(rank * 32, (rank + 1) * 32)
         s, m = SWD(seed=1), MSSSIM()
-        s.update(real[share], real=True)
-        s.update(fake[share], real=False)
+        s.update(real[share], real=True, start=rank * 32)
+        s.update(fake[share], real=False, start=rank * 32)
         m.update(fake[share])
         rs, rm = s.compute(), m.compute()
         ev = Evaluator(real, metrics=("msssim",), num_images=64, seed=0, out_dir=out_dir, latent_dim=8, batch_size=16)
@@ -124,17 +123,12 @@ def test_distributed_reduction_with_two_gloo_processes(tmp_path, crops):
         if not all((tmp_path / f"rank{r}.done").exists() for r in range(2)):
             raise
     got = torch.load(tmp_path / "rank0.pt", weights_only=True)
-    # Single-process equivalent of the reduction: each rank's store (its own stream), merged in rank order.
-    stores = {}
-    for which, data, stream in (("real", real, 0), ("fake", fake, 1)):
-        merged = SWDDescriptors(1, 0)
-        for r in range(2):
-            part = SWDDescriptors(1, stream + 2 * r)
-            part.update(data[r * 32:(r + 1) * 32])
-            merged.merge(part)
-        stores[which] = merged
-    expect = sliced_wasserstein(stores["real"], stores["fake"], seed=1)
-    assert [got["swd"][k] for k in ("SWDx1e3_32", "SWDx1e3_16")] == pytest.approx(expect, rel=1e-6)
+    # Patch positions depend only on each image's index in its set, so two ranks measuring
+    # halves give the single-process SWD.
+    expect = swd(real, fake, seed=1).values
+    assert got["swd"].keys() == expect.keys()
+    for k, v in expect.items():
+        assert got["swd"][k] == pytest.approx(v, rel=1e-5)
     # Pairs are computed in float32 chunks, so the ranks' split moves pairs to other places in a
     # chunk; per-pair rounding then differs at float32 level (~1e-7), far below any pairing error.
     assert got["msssim"] == pytest.approx(ms_ssim(fake).value, abs=1e-6)

@@ -72,17 +72,12 @@ def check_output_dir(ctx: click.Context, param: click.Parameter, value: str | No
 
 
 def check_metrics(ctx: click.Context, param: click.Parameter, value: str) -> list[str]:
-    """Click callback for ``-m/--metrics``: the names, trimmed, lower-cased and each once."""
-    from ..evaluate import METRICS
-    names = list(dict.fromkeys(m.strip().lower() for m in value.split(",") if m.strip()))
-    if not names:
-        raise UsageError(f"{_flag(param)} {value!r}: no metric names; give a comma-separated list from "
-                         f"{', '.join(METRICS)}")
-    unknown = [m for m in names if m not in METRICS]
-    if unknown:
-        raise UsageError(f"{_flag(param)} {value!r}: unknown metric{'s' if len(unknown) > 1 else ''} "
-                         f"{', '.join(unknown)}; choose from {', '.join(METRICS)}")
-    return names
+    """Click callback for ``-m/--metrics``: registered names, trimmed, lower-cased and each once."""
+    from ..metrics.registry import parse_metric_list
+    try:
+        return parse_metric_list(value)
+    except UsageError as e:
+        raise UsageError(f"{_flag(param)}: {e}") from None
 
 
 def source_options(f: Callable) -> Callable:

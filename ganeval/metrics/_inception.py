@@ -34,7 +34,7 @@ class InceptionMetric(StreamingMetric):
         model, self.info = inception(self.weights, self.device)
         return model
 
-    def _accumulate(self, acc: FeatureStats, images: torch.Tensor) -> None:
+    def _accumulate(self, acc: FeatureStats, images: torch.Tensor, start: int | None = None) -> None:
         pool, logits = self._network()(images.to(self.device), with_logits=self.keep_logits)
         acc.update(pool, logits)
 

@@ -39,7 +39,7 @@ class StreamingMetric:
     def _new(self, real: bool) -> Any:
         raise NotImplementedError
 
-    def _accumulate(self, acc: Any, images: torch.Tensor) -> None:
+    def _accumulate(self, acc: Any, images: torch.Tensor, start: int | None = None) -> None:
         acc.update(images)
 
     def _result(self, real: Any, fake: Any) -> MetricResult:
@@ -53,11 +53,16 @@ class StreamingMetric:
             self._real_synced = False
         self.fake = self._new(False)
 
-    def update(self, images: Any, real: bool = False, input_range: tuple[float, float] | None = None) -> None:
-        """Add a batch of real or fake images (uint8, or floats with `input_range`)."""
+    def update(self, images: Any, real: bool = False, input_range: tuple[float, float] | None = None,
+               start: int | None = None) -> None:
+        """Add a batch of real or fake images (uint8, or floats with `input_range`).
+
+        `start` is the index of the batch's first image in its whole set, for distributed
+        runs where each process sees a share (default: the batch follows the previous one).
+        """
         if real and not self.uses_real:
             raise UsageError(f"{self.name} measures the fake set alone; update it with fakes only")
-        self._accumulate(self.real if real else self.fake, to_uint8(images, input_range, name="images"))
+        self._accumulate(self.real if real else self.fake, to_uint8(images, input_range, name="images"), start)
 
     def merge(self, other: "StreamingMetric") -> None:
         """Fold another object's accumulated images (e.g. another process's) into this one."""

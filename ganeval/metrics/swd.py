@@ -19,9 +19,10 @@ Differences from the reference, none of which changes the expected value:
   each projection is the exact integral of |F_a^-1(t) - F_b^-1(t)| over t in (0, 1) between
   the two empirical quantile functions; for equal sizes this is the reference's mean
   absolute difference of the sorted projections.
-* Randomness: patch centres come from a CPU generator seeded by (seed, set), drawn in blocks
-  of 256 images, so they do not depend on batch size or device; directions come from a
-  generator seeded by `seed`.
+* Randomness: the patch centres of image i come from a CPU generator seeded by (seed, set,
+  i // 256), so they depend only on the image's index in its set: not on batch size, device,
+  or which process of a distributed run measures it.  Directions come from a generator
+  seeded by `seed`.
 """
 from __future__ import annotations
 
@@ -65,8 +66,9 @@ class SWDDescriptors:
 
     def __init__(self, seed: int = 0, stream: int = 0, dtype: torch.dtype = torch.float16):
         self.dtype = dtype
-        self.gen = torch.Generator().manual_seed(int(seed) * 1000003 + int(stream))
-        self._coords: torch.Tensor | None = None
+        self.seed, self.stream = int(seed), int(stream)
+        self._block: tuple[int, torch.Tensor] | None = None  # the last block of patch centres drawn
+        self._next = 0  # index of the next image when the caller gives none
         self.resolution: tuple[int, int] | None = None
         self.levels: list[int] = []
         self.chunks: list[list[torch.Tensor]] = []
@@ -93,21 +95,36 @@ class SWDDescriptors:
         """Preallocate storage for `num_images` images (call before the first update)."""
         self._reserve, self._device = int(num_images), device
 
-    def _take_coords(self, n: int) -> torch.Tensor:
-        # Draw in fixed blocks so the patch positions of image i never depend on batch size.
-        while self._coords is None or self._coords.shape[0] < n:
-            block = torch.rand(_COORD_BLOCK, len(self.levels), NHOODS_PER_IMAGE, 2, generator=self.gen)
-            self._coords = block if self._coords is None else torch.cat([self._coords, block])
-        out, self._coords = self._coords[:n], self._coords[n:]
-        return out
+    def _coords_block(self, b: int) -> torch.Tensor:
+        if self._block is None or self._block[0] != b:
+            key = np.random.SeedSequence([self.seed, self.stream, b]).generate_state(2, np.uint64)[0]
+            gen = torch.Generator().manual_seed(int(key) & ((1 << 63) - 1))
+            self._block = (b, torch.rand(_COORD_BLOCK, len(self.levels), NHOODS_PER_IMAGE, 2, generator=gen))
+        return self._block[1]
+
+    def _take_coords(self, start: int, n: int) -> torch.Tensor:
+        """Uniform [0, 1) patch-centre draws of images start .. start + n - 1 of the set."""
+        parts, i = [], start
+        while i < start + n:
+            b, off = divmod(i, _COORD_BLOCK)
+            take = min(_COORD_BLOCK - off, start + n - i)
+            parts.append(self._coords_block(b)[off:off + take])
+            i += take
+        return torch.cat(parts)
 
     @torch.no_grad()
-    def update(self, images: torch.Tensor) -> None:
-        """Add a batch of uint8 RGB NCHW images (any device)."""
+    def update(self, images: torch.Tensor, start: int | None = None) -> None:
+        """Add a batch of uint8 RGB NCHW images (any device).
+
+        `start` is the index of the batch's first image in its set (default: right after the
+        previous batch); patch positions follow from it, so a distributed run that gives
+        each process a share of the set samples exactly the patches one process would.
+        """
+        start = self._next if start is None else int(start)
         if images.shape[0] > _SUB_BATCH and images.device.type == "cpu":
             # The pyramid is memory-bound: small slices stay in cache (2x faster on CPU).
-            for part in images.split(_SUB_BATCH):
-                self.update(part)
+            for k, part in enumerate(images.split(_SUB_BATCH)):
+                self.update(part, start + k * _SUB_BATCH)
             return
         if images.ndim != 4 or images.shape[1] != 3:
             raise DataError(f"SWD expects RGB NCHW batches, got shape {tuple(images.shape)}")
@@ -120,7 +137,8 @@ class SWDDescriptors:
         if self._buffers is not None and self._used + n > self._reserve:
             self._seal()
         in_buffer = self._buffers is not None
-        coords = self._take_coords(n).to(images.device)
+        coords = self._take_coords(start, n).to(images.device)
+        self._next = start + n
         half = NHOOD_SIZE // 2
         b = torch.arange(n, device=images.device).view(n, 1)
         for li, level in enumerate(laplacian_pyramid(images, len(self.levels))):
@@ -165,7 +183,7 @@ class SWDDescriptors:
         out = copy.copy(self)
         out.chunks = [[c.cpu() for c in level] for level in self.chunks]
         out.sums = [s.cpu() for s in self.sums]
-        out.gen, out._coords, out._buffers = None, None, None
+        out._block, out._buffers = None, None
         return out
 
     def _seal(self) -> None:
@@ -316,9 +334,11 @@ class SWD(StreamingMetric):
         super().__init__()
 
     def _new(self, real: bool) -> SWDDescriptors:
-        from ..dist import rank_world
-        # Real and fake sets (and each rank) draw patch positions from their own streams.
-        return SWDDescriptors(self.seed, (0 if real else 1) + 2 * rank_world()[0], self.dtype)
+        # Real and fake sets draw patch positions from their own streams.
+        return SWDDescriptors(self.seed, 0 if real else 1, self.dtype)
+
+    def _accumulate(self, acc: SWDDescriptors, images: torch.Tensor, start: int | None = None) -> None:
+        acc.update(images, start)
 
     def reserve(self, real: int | None, fake: int | None, device: Any = None) -> None:
         """Preallocate descriptor storage for known set sizes (before the first update)."""
