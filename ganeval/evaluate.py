@@ -12,12 +12,15 @@ METRICS = ("swd", "msssim", "fid", "is", "kid", "pr")
 
 def evaluate(real: Any, fake: Any, metrics: Sequence[str] = METRICS, *, num_images: int | None = None,
              seed: int = 0, device: Any = None, batch_size: int = 64, weights: str | None = None,
-             cache: bool = True, quiet: bool = True, **source_kw: Any) -> list[MetricResult]:
+             cache: bool = True, content_hash: bool = False, allow_weights_mismatch: bool = False,
+             quiet: bool = True, **source_kw: Any) -> list[MetricResult]:
     """Compute each requested metric of `fake` against `real` and return their results.
 
     SWD compares the two sets; MS-SSIM measures the diversity of `fake`; FID, IS (of
     `fake`), KID and PR share one Inception pass per set.  `num_images` caps every set
     (default: each metric's paper count for SWD and MS-SSIM, all images for Inception).
+    `weights`, `cache`, `content_hash` and `allow_weights_mismatch` concern only the Inception
+    metrics and are passed to `ganeval.features.extract`.
     """
     metrics = [m.lower() for m in metrics]
     unknown = sorted(set(metrics) - set(METRICS))
@@ -33,11 +36,13 @@ def evaluate(real: Any, fake: Any, metrics: Sequence[str] = METRICS, *, num_imag
         out.append(ms_ssim(fake, num_pairs=num_images // 2 if num_images else DEFAULT_NUM_PAIRS, **common))
     inception = [m for m in metrics if m in ("fid", "is", "kid", "pr")]
     if inception:
-        out += _inception_metrics(real, fake, inception, num_images, weights, cache, common)
+        inception_kw = dict(weights=weights, cache=cache, content_hash=content_hash,
+                            allow_weights_mismatch=allow_weights_mismatch)
+        out += _inception_metrics(real, fake, inception, num_images, inception_kw, common)
     return out
 
 
-def _inception_metrics(real, fake, which, num_images, weights, cache, common) -> list[MetricResult]:
+def _inception_metrics(real, fake, which, num_images, inception_kw, common) -> list[MetricResult]:
     from .features import extract
     from .fid import fid_from_stats
     from .isc import is_from_stats
@@ -45,7 +50,7 @@ def _inception_metrics(real, fake, which, num_images, weights, cache, common) ->
     from .prc import pr_from_stats
     t0 = time.time()
     need_feats = "kid" in which or "pr" in which
-    kw = dict(weights=weights, num_images=num_images, cache=cache, **common)
+    kw = dict(num_images=num_images, **inception_kw, **common)
     seed = common["seed"]
     b, info = extract(fake, features=need_feats, logits="is" in which, **kw)
     out = [is_from_stats(b, info, seed=seed)] if "is" in which else []
