@@ -18,7 +18,8 @@ def evaluate(real: Any, fake: Any, metrics: Sequence[str] | None = None, *, num_
     `ganeval.metrics.registry`).  SWD compares the two sets; MS-SSIM measures the diversity of
     `fake`; the Inception metrics share one Inception pass per set.  `num_images` caps every
     set (default: each metric's paper count for SWD and MS-SSIM, all images for Inception).
-    Other keyword arguments are `RunOptions` fields (``workers``, ``resize``, ``subset``...).
+    Other keyword arguments are `RunOptions` fields (``workers``, ``resize``, ``subset``,
+    ``content_hash``, ``allow_weights_mismatch``...).
     """
     specs = resolve(metrics if metrics is not None else metric_names())
     args = dict(source_kw, num_images=num_images, seed=seed, device=device, batch_size=batch_size,

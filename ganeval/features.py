@@ -3,12 +3,14 @@
 `extract` streams a source through the network once and returns a `FeatureStats` with what
 the requested metrics need (moments for FID; features for KID and PR; unbiased logits for
 IS).  Results are cached on disk under a key that covers the set's content and every option
-(see `ganeval.stats`); a statistics ``.npz`` can stand in for a set wherever only moments are
-needed.
+(`statistics_key`; see `ganeval.stats`); a statistics ``.npz`` can stand in for a set wherever
+only moments are needed, after `ganeval.stats.load_stats` has checked it.
 """
 from __future__ import annotations
 
 import os
+import warnings
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -16,12 +18,14 @@ import torch
 from . import __version__
 from .device import resolve_device
 from .errors import DataError
-from .inception.weights import WeightsInfo, load_inception
+from .inception.weights import WeightsInfo, load_inception, warn_cache_unwritable
 from .progress import progress
 from .sources import open_source
 from .stats import FeatureStats, cache_key, cache_path, is_stats_file, load_stats, save_stats
 
 _MODELS: dict[tuple, tuple[Any, WeightsInfo]] = {}
+POOL3_DIM = 2048
+EXTRACTOR = "inception-2015-12-05 tf1-bilinear-299 pool3+logits_unbiased"
 
 
 def inception(weights: str | None = None, device: Any = None, allow_pickle: bool = False):
@@ -36,34 +40,38 @@ def inception(weights: str | None = None, device: Any = None, allow_pickle: bool
 def extract(source: Any, *, features: bool = False, logits: bool = False, weights: str | None = None,
             num_images: int | None = None, subset: str = "first", seed: int = 0, batch_size: int = 64,
             device: Any = None, workers: int | None = None, cache: bool = True, content_hash: bool = False,
-            quiet: bool = True, **source_kw: Any) -> tuple[FeatureStats, WeightsInfo]:
+            quiet: bool = True, allow_weights_mismatch: bool = False,
+            **source_kw: Any) -> tuple[FeatureStats, WeightsInfo]:
     """Inception statistics of one image set (or a statistics ``.npz``), computed once.
 
     `features` keeps the pool3 rows (KID, PR) and `logits` the unbiased logits (IS); the
     moments are always accumulated.  With `cache`, results are stored under a content- and
-    option-keyed file in ganeval's cache dir and reused only when everything matches.
+    option-keyed file in ganeval's cache dir and reused only when everything matches; a cache
+    that cannot be written is skipped with one warning.  A statistics file made with other
+    weights (by its recorded sha256) is refused unless `allow_weights_mismatch`.
     """
     model, info = inception(weights, device)
     if logits and not info.has_logits:
         model.logits_unbiased(torch.zeros(1, 2048))  # raises the clear WeightsError
     if is_stats_file(source):
-        stats = load_stats(source)
+        stats = load_stats(source, dim=POOL3_DIM, weights_sha256=info.sha256,
+                           allow_weights_mismatch=allow_weights_mismatch)
         if (features and not stats.features) or (logits and not stats.logits):
             raise DataError(f"{source}: holds only mu/sigma; KID, PR and IS need the images (or ganeval stats "
                             "saved with features/logits)")
         return stats, info
-    src = open_source(source, num_images=num_images, subset=subset, seed=seed, **source_kw)
+    # The one dict the source is opened with is the one the cache is keyed on, so an option
+    # added to open_source cannot change the numbers without changing the key.
+    source_options = dict(num_images=num_images, subset=subset, seed=seed, **source_kw)
+    src = open_source(source, **source_options)
     fp = src.fingerprint(content=content_hash) if cache else None
     path = None
     if fp is not None:
-        key = cache_key(content=fp, extractor="pool3+logits_unbiased", weights=info.sha256, resize="tf1-bilinear-299",
-                        num_images=len(src), subset=subset, seed=seed if subset == "random" else None,
-                        version=__version__)
-        path = cache_path(key)
-        if path.exists():
-            stats = load_stats(path)
-            if (not features or stats.features) and (not logits or stats.logits):
-                return stats, info
+        path = cache_path(statistics_key(fp, content_hash, source_options, info.sha256))
+        hit = _read_cached(path, info.sha256)
+        if hit is not None and (not features or hit.features) and (not logits or hit.logits):
+            return hit, info
+        path = _writable(path)
     dev = resolve_device(device)
     stats = FeatureStats(keep_features=features or path is not None, keep_logits=(logits or path is not None)
                          and info.has_logits)
@@ -73,8 +81,46 @@ def extract(source: Any, *, features: bool = False, logits: bool = False, weight
     if stats.n == 0:
         raise DataError(f"{src.name}: no images could be read")
     if path is not None:
-        save_stats(path, stats, source=str(src.name), weights_sha256=info.sha256, n=stats.n)
+        try:
+            save_stats(path, stats, source=str(src.name), weights_sha256=info.sha256, n=stats.n)
+        except OSError as e:
+            warn_cache_unwritable(e)
     return stats, info
+
+
+def statistics_key(fingerprint: str, content_hash: bool, source_options: dict[str, Any], weights_sha256: str) -> str:
+    """The cache key of a set's statistics: its fingerprint, how it was taken, and its options.
+
+    `source_options` is exactly what `open_source` received.  The seed is dropped unless it
+    picks a random subset: the first N images do not depend on it, and keying it would make
+    every ``--seed`` (which KID also uses for its subsets) recompute the same features.
+    """
+    opts = dict(source_options)
+    if opts.get("subset", "first") != "random":
+        opts.pop("seed", None)
+    return cache_key(content=fingerprint, fingerprint="content" if content_hash else "metadata",
+                     source_options=opts, extractor=EXTRACTOR, weights=weights_sha256, version=__version__)
+
+
+def _read_cached(path: Path, weights_sha256: str) -> FeatureStats | None:
+    try:
+        if not path.is_file():
+            return None
+        return load_stats(path, dim=POOL3_DIM, weights_sha256=weights_sha256)
+    except (OSError, DataError) as e:
+        # An entry that cannot be read is recomputed (and rewritten), not reported as the data's fault.
+        warnings.warn(f"ignoring unusable cached statistics {path} ({e})", stacklevel=3)
+        return None
+
+
+def _writable(path: Path) -> Path | None:
+    """`path` when its directory exists or can be made; None (after one warning) otherwise."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        warn_cache_unwritable(e)
+        return None
+    return path
 
 
 def extract_pair(real: Any, fake: Any, **kw: Any) -> tuple[FeatureStats, FeatureStats, WeightsInfo]:

@@ -18,8 +18,8 @@ class RunOptions:
     """Options shared by every metric run (see `ganeval.sources.open_source` for the source ones).
 
     `num_images` caps each set (None: each metric's default); `subset` is "first" or
-    "random" (seeded by `seed`); `weights`, `cache` and `content_hash` matter only to the
-    Inception metrics.
+    "random" (seeded by `seed`); `weights`, `cache`, `content_hash` and
+    `allow_weights_mismatch` matter only to the Inception metrics.
     """
 
     num_images: int | None = None
@@ -36,6 +36,7 @@ class RunOptions:
     weights: str | None = None
     cache: bool = True
     content_hash: bool = False
+    allow_weights_mismatch: bool = False
 
     @classmethod
     def take(cls, kwargs: dict[str, Any]) -> "RunOptions":
@@ -56,4 +57,5 @@ class RunOptions:
     def inception_kw(self) -> dict[str, Any]:
         """Keyword arguments of `ganeval.features.extract` (count included)."""
         return dict(num_images=self.num_images, weights=self.weights, cache=self.cache,
-                    content_hash=self.content_hash, **self.stream_kw())
+                    content_hash=self.content_hash, allow_weights_mismatch=self.allow_weights_mismatch,
+                    **self.stream_kw())

@@ -6,25 +6,31 @@ and unbiased logits (IS).  Accumulators merge, reduce across torch.distributed r
 to ``.npz`` files with ``mu``, ``sigma`` and ``n`` (the pytorch-fid layout, so either tool reads
 the other's files).
 
-The cache key covers the content of the source (file names, sizes and mtimes, or a full
-content hash) and every option that changes the numbers: extractor, weights sha256, resize,
-image count, subset and seed.  A changed dataset at the same path therefore never reuses old
-statistics.
+The cache key (built in `ganeval.features.extract`) covers the content of the source (file
+names, sizes and mtimes, or a full content hash, and which of the two), every option the source
+is opened with (image count, subset and seed, recursion, resize, skipping of bad files, input
+range), the extractor, the weights sha256 and the ganeval version.  A changed dataset or option
+therefore never reuses old statistics, and a run that should fail is never served a cached
+success.  Files read back are checked (`load_stats`): shapes, finiteness, a symmetric positive
+semi-definite sigma, and the weights hash they record.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.linalg
 import torch
 
-from .errors import DataError
+from .errors import DataError, WeightsError
 from .fileio import atomic_write
+from .inception.network import NUM_LOGITS
 
 __all__ = ["FeatureStats", "cache_key", "cache_path", "load_stats", "save_stats"]
 
@@ -101,9 +107,10 @@ def save_stats(path: str | os.PathLike, stats: FeatureStats, **meta: Any) -> Non
 class LoadedStats(FeatureStats):
     """Statistics read from a file: moments are fixed, mu and sigma come from the file."""
 
-    def __init__(self, mu: np.ndarray, sigma: np.ndarray, n: int):
+    def __init__(self, mu: np.ndarray, sigma: np.ndarray, n: int, meta: dict[str, Any] | None = None):
         super().__init__(dim=mu.shape[0])
         self._mu, self._sigma, self.n = mu, sigma, n
+        self.meta = meta or {}
 
     @property
     def mu(self) -> np.ndarray:
@@ -114,8 +121,26 @@ class LoadedStats(FeatureStats):
         return self._sigma
 
 
-def load_stats(path: str | os.PathLike) -> FeatureStats:
-    """Read a statistics ``.npz`` (ganeval's or pytorch-fid's: ``mu`` and ``sigma``)."""
+# Relative tolerances for a covariance read from a file.  Rounding (float32 files, streamed
+# sums) leaves asymmetries and negative eigenvalues many orders below these; a matrix beyond
+# them was not computed as a covariance, and FID would clip it into a meaningless number.
+SYMMETRY_RTOL = 1e-6
+PSD_RTOL = 1e-6
+
+
+def load_stats(path: str | os.PathLike, *, dim: int | None = 2048, weights_sha256: str | None = None,
+               allow_weights_mismatch: bool = False) -> FeatureStats:
+    """Read and check a statistics ``.npz`` (ganeval's or pytorch-fid's: ``mu`` and ``sigma``).
+
+    Raises `DataError` naming the file when mu and sigma disagree in size, differ from `dim`
+    (2048 for pool3; None skips the check), hold NaN/inf, or sigma is not a covariance
+    (asymmetric, or an eigenvalue below ``-PSD_RTOL`` times the largest in magnitude).
+
+    With `weights_sha256`, a file whose ``meta`` records another weights hash raises
+    `WeightsError` naming both, unless `allow_weights_mismatch`.  Files without that record
+    (pytorch-fid's, and other tools') are accepted: they carry no hash to compare, and
+    refusing them would refuse every pytorch-fid statistics file.
+    """
     try:
         with np.load(path, allow_pickle=False) as z:
             if "mu" not in z or "sigma" not in z:
@@ -124,20 +149,83 @@ def load_stats(path: str | os.PathLike) -> FeatureStats:
             n = int(z["n"]) if "n" in z else 0
             feats = z["features"] if "features" in z else None
             logits = z["logits_unbiased"] if "logits_unbiased" in z else None
+            meta_text = str(z["meta"]) if "meta" in z else None
     except DataError:
         raise
     except Exception as e:
         raise DataError(f"{path}: cannot read statistics ({e})") from None
-    if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
-        raise DataError(f"{path}: mu has shape {mu.shape} and sigma {sigma.shape}; expected (D,) and (D, D)")
-    if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
-        raise DataError(f"{path}: statistics contain NaN or inf")
-    s = LoadedStats(mu, sigma, n)
+    meta = _parse_meta(path, meta_text)
+    _check_moments(path, mu, sigma, dim)
+    if feats is not None and (feats.ndim != 2 or feats.shape[1] != mu.shape[0]):
+        raise DataError(f"{path}: features have shape {feats.shape} but mu is {mu.shape[0]}-dimensional; "
+                        "recompute the statistics")
+    if logits is not None and (logits.ndim != 2 or logits.shape[1] != NUM_LOGITS):
+        raise DataError(f"{path}: logits have shape {logits.shape}; the Inception classifier has {NUM_LOGITS} "
+                        "classes; recompute the statistics")
+    recorded = meta.get("weights_sha256")
+    if weights_sha256 and recorded and recorded != weights_sha256 and not allow_weights_mismatch:
+        raise WeightsError(f"{path}: statistics were computed with weights sha256 {recorded}, but the weights in use "
+                           f"have sha256 {weights_sha256}; recompute them with these weights, pass the same --weights, "
+                           "or pass --allow-weights-mismatch (allow_weights_mismatch=True) if both files hold the "
+                           "same network")
+    s = LoadedStats(mu, sigma, n, meta)
     if feats is not None:
         s.features, s.keep_features = [torch.from_numpy(feats)], True
     if logits is not None:
         s.logits, s.keep_logits = [torch.from_numpy(logits)], True
     return s
+
+
+def _parse_meta(path: Any, text: str | None) -> dict[str, Any]:
+    if text is None:
+        return {}
+    try:
+        meta = json.loads(text)
+    except ValueError:
+        meta = None
+    if not isinstance(meta, dict):
+        raise DataError(f"{path}: its 'meta' entry is not a JSON object; rewrite the file with ganeval stats")
+    return meta
+
+
+def _check_moments(path: Any, mu: np.ndarray, sigma: np.ndarray, dim: int | None) -> None:
+    if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
+        raise DataError(f"{path}: mu has shape {mu.shape} but sigma has shape {sigma.shape}; a statistics file "
+                        "needs mu of shape (D,) and sigma of shape (D, D)")
+    if dim is not None and mu.shape[0] != dim:
+        raise DataError(f"{path}: statistics are {mu.shape[0]}-dimensional but the Inception pool3 features are "
+                        f"{dim}-dimensional; recompute them with ganeval stats")
+    if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
+        raise DataError(f"{path}: statistics contain NaN or inf")
+    scale = float(np.abs(sigma).max()) if sigma.size else 0.0
+    asym = float(np.abs(sigma - sigma.T).max()) if sigma.size else 0.0
+    if asym > SYMMETRY_RTOL * scale:
+        raise DataError(f"{path}: sigma is not symmetric (largest |sigma - sigma.T| is {asym:.3g} against entries "
+                        f"up to {scale:.3g}), so it is not a covariance; recompute the statistics")
+    _check_psd(path, sigma)
+
+
+def _check_psd(path: Any, sigma: np.ndarray) -> None:
+    """Refuse sigma with an eigenvalue below -PSD_RTOL * max|eigenvalue|.
+
+    A Cholesky factorisation of sigma shifted by that margin succeeds exactly when no
+    eigenvalue lies below it, at a fraction of an eigendecomposition's cost.  The largest
+    |eigenvalue| is bounded by the largest absolute row sum, which makes the margin at most
+    sqrt(D) times looser than the exact one and never tighter.
+    """
+    if sigma.size == 0:
+        return
+    bound = float(np.abs(sigma).sum(axis=1).max())
+    if bound == 0.0:
+        return  # all images identical: a zero covariance is a valid one
+    try:
+        scipy.linalg.cholesky(sigma + PSD_RTOL * bound * np.eye(sigma.shape[0]), lower=True, check_finite=False)
+        return
+    except np.linalg.LinAlgError:
+        pass
+    w = scipy.linalg.eigvalsh(sigma, driver="evd", check_finite=False)  # only on the way to the error
+    raise DataError(f"{path}: sigma is not positive semi-definite (smallest eigenvalue {w[0]:.3g}, largest "
+                    f"magnitude {np.abs(w).max():.3g}), so it is not a covariance; recompute the statistics")
 
 
 def is_stats_file(src: Any) -> bool:
@@ -161,6 +249,25 @@ def cache_key(**options: Any) -> str:
 def cache_path(key: str) -> Path:
     from .inception.weights import cache_dir
     return cache_dir() / "stats" / f"{key}.npz"
+
+
+_STATS_NAME = re.compile(r"[0-9a-f]{32}\.npz")
+
+
+def cache_files(stats_only: bool = False) -> list[Path]:
+    """The files in the cache dir that ganeval wrote, sorted.
+
+    The cache dir may be a user's own directory (``$GANEVAL_CACHE_DIR``), so only ganeval's
+    names count: statistics ``stats/<32 hex>.npz`` (`cache_path`), converted weights
+    ``*.ganeval.pth`` and torch-fidelity's downloaded weights file.
+    """
+    from .inception.weights import CONVERTED_SUFFIX, TORCH_FIDELITY_FILE, cache_dir
+    root = cache_dir()
+    stats_dir = root / "stats"
+    out = [p for p in stats_dir.iterdir() if _STATS_NAME.fullmatch(p.name)] if stats_dir.is_dir() else []
+    if not stats_only and root.is_dir():
+        out += [p for p in root.iterdir() if p.name.endswith(CONVERTED_SUFFIX) or p.name == TORCH_FIDELITY_FILE]
+    return sorted(p for p in out if p.is_file() and not p.is_symlink())
 
 
 def warn_small(n: int, what: str) -> None:

@@ -136,6 +136,26 @@ def test_wrong_weights_name_the_file(tmp_path):
         W.load_inception(str(pkl), "cpu")
 
 
+def test_allow_pickle_applies_only_to_an_explicit_weights_file(tmp_path, monkeypatch):
+    import pickle
+
+    class Unpickled(Exception):
+        pass
+
+    def no_unpickling(*a, **k):
+        raise Unpickled
+
+    monkeypatch.setattr(pickle, "load", no_unpickling)
+    pkl = tmp_path / "inception-2015-12-05.pkl"
+    pkl.write_bytes(b"never to be unpickled")
+    monkeypatch.setenv("GANEVAL_INCEPTION_WEIGHTS", str(pkl))
+    with pytest.raises(WeightsError, match=r"inception-2015-12-05\.pkl: .*--weights"):
+        W.load_inception(None, "cpu", allow_pickle=True)
+    # The same file named explicitly does reach the unpickler: the refusal above is not an accident.
+    with pytest.raises(Unpickled):
+        W.load_inception(str(pkl), "cpu", allow_pickle=True)
+
+
 def test_offline_error_names_the_places_searched(monkeypatch):
     monkeypatch.setattr(W, "_fid_helper_file", lambda: None)
     with pytest.raises(WeightsError, match=r"searched .*; downloads disabled\); fetch https://"):

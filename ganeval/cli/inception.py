@@ -1,12 +1,11 @@
 """`ganeval fid|is|kid|pr|all|stats|weights|cache`."""
 from __future__ import annotations
 
-import shutil
-
 import click
 
 from . import main
-from .options import emit, run_options, source_kwargs, source_options
+from .options import (DEVICE_HELP, check_device, check_metrics, check_output_file, emit, run_options, source_kwargs,
+                      source_options)
 
 
 def inception_options(f):
@@ -14,6 +13,8 @@ def inception_options(f):
         click.option("--weights", "-w", default=None, help="Inception weights file (else the discovery order)."),
         click.option("--no-cache", is_flag=True, help="Do not read or write cached statistics."),
         click.option("--content-hash", is_flag=True, help="Key the cache by a hash of every file's bytes."),
+        click.option("--allow-weights-mismatch", is_flag=True,
+                     help="Use a statistics .npz that records other Inception weights' sha256 than the ones in use."),
     ]):
         f = opt(f)
     return f
@@ -22,7 +23,8 @@ def inception_options(f):
 def _kw(kw: dict, seed: int, device, quiet: bool) -> dict:
     out = source_kwargs(kw)
     out.update(seed=seed, device=device, quiet=quiet, batch_size=kw["batch_size"], workers=kw["workers"],
-               weights=kw["weights"], cache=not kw["no_cache"], content_hash=kw["content_hash"])
+               weights=kw["weights"], cache=not kw["no_cache"], content_hash=kw["content_hash"],
+               allow_weights_mismatch=kw["allow_weights_mismatch"])
     return out
 
 
@@ -102,7 +104,7 @@ def pr_cmd(real, fake, k, seed, device, as_json, output, quiet, **kw):
 @main.command("all")
 @click.argument("real")
 @click.argument("fake")
-@click.option("--metrics", "-m", default="swd,msssim,fid,is,kid,pr", show_default=True,
+@click.option("--metrics", "-m", default="swd,msssim,fid,is,kid,pr", show_default=True, callback=check_metrics,
               help="Comma-separated metrics; Inception features are extracted once per set.")
 @source_options
 @inception_options
@@ -116,18 +118,18 @@ def all_cmd(real, fake, metrics, seed, device, as_json, output, quiet, **kw):
     """
     from ..evaluate import evaluate
     args = _kw(kw, seed, device, quiet)
-    args.pop("content_hash")
-    emit(evaluate(real, fake, metrics=[m.strip() for m in metrics.split(",") if m.strip()], **args), as_json, output)
+    emit(evaluate(real, fake, metrics=metrics, **args), as_json, output)
 
 
 @main.command("stats")
 @click.argument("images")
-@click.option("--output", "-o", "out", required=True, type=click.Path(dir_okay=False), help="Statistics .npz to write.")
+@click.option("--output", "-o", "out", required=True, type=click.Path(dir_okay=False), callback=check_output_file,
+              help="Statistics .npz to write (missing parent folders are created).")
 @click.option("--features/--no-features", default=False, help="Also store pool3 features (for KID/PR).")
 @source_options
 @inception_options
 @click.option("--seed", type=int, default=0)
-@click.option("--device", default=None)
+@click.option("--device", default=None, callback=check_device, help=DEVICE_HELP)
 @click.option("--quiet", "-q", is_flag=True)
 def stats_cmd(images, out, features, seed, device, quiet, **kw):
     """Save Inception statistics of IMAGES (mu, sigma, n; pytorch-fid compatible).
@@ -168,21 +170,39 @@ def cache_grp():
 
 @cache_grp.command("ls")
 def cache_ls():
-    """List cached files with their sizes."""
+    """List the files ganeval wrote to its cache, with their sizes."""
     from ..inception.weights import cache_dir
+    from ..stats import cache_files
     root = cache_dir()
-    files = sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+    files = cache_files()
     for p in files:
         click.echo(f"{p.stat().st_size / 2**20:9.1f} MB  {p.relative_to(root)}")
-    click.echo(f"{len(files)} files in {root}")
+    click.echo(f"{len(files)} files in {root}{_others_note(files)}")
 
 
 @cache_grp.command("clear")
 @click.option("--stats-only", is_flag=True, help="Keep converted weights; remove only statistics.")
 def cache_clear(stats_only):
-    """Remove cached statistics (and converted weights unless --stats-only)."""
+    """Remove cached statistics (and converted and downloaded weights unless --stats-only).
+
+    Only files ganeval wrote are removed: $GANEVAL_CACHE_DIR may be a folder with other files.
+    """
+    import contextlib
+
     from ..inception.weights import cache_dir
-    target = cache_dir() / "stats" if stats_only else cache_dir()
-    if target.exists():
-        shutil.rmtree(target)
-    click.echo(f"cleared {target}")
+    from ..stats import cache_files
+    root = cache_dir()
+    files = cache_files(stats_only)
+    for p in files:
+        p.unlink()
+    with contextlib.suppress(OSError):  # only when empty: anything else in it is not ours
+        (root / "stats").rmdir()
+    click.echo(f"removed {len(files)} files from {root}{_others_note(cache_files())}")
+
+
+def _others_note(ours) -> str:
+    from ..inception.weights import cache_dir
+    root = cache_dir()
+    mine = set(ours)
+    others = [p for d in (root, root / "stats") if d.is_dir() for p in d.iterdir() if p.is_file() and p not in mine]
+    return f" ({len(others)} other files there are not ganeval's and are left alone)" if others else ""

@@ -9,9 +9,11 @@ Formats:
   classifier layer).  Its parameters are named ``...layers.<layer>.weight|beta|mean|var`` in
   graph order; they are mapped in order onto `InceptionV3FID` (weight -> conv.weight, beta ->
   bn.bias, mean/var -> running stats, bn.weight = 1), converted once into ganeval's own state
-  dict in the cache, and every later load is ``torch.load(weights_only=True)``;
+  dict in the cache, and every later load is ``torch.load(weights_only=True)`` (where the cache
+  cannot be written, the conversion happens in memory each process, after one warning);
 * NVIDIA's ``.pkl`` is a Python pickle: it is only unpickled when the caller passes
-  ``allow_pickle=True`` for that explicit file.
+  ``allow_pickle=True`` for that explicit file, never for one found through
+  ``$GANEVAL_INCEPTION_WEIGHTS`` or the search.
 
 Discovery order: explicit path, ``$GANEVAL_INCEPTION_WEIGHTS``, ganeval's cache dir
 (``$GANEVAL_CACHE_DIR`` or ``$XDG_CACHE_HOME/ganeval`` or ``~/.cache/ganeval``), the torch hub
@@ -26,6 +28,7 @@ import hashlib
 import importlib.util
 import os
 import urllib.request
+import warnings
 from pathlib import Path
 
 import torch
@@ -58,6 +61,19 @@ def cache_dir() -> Path:
         return Path(os.environ["GANEVAL_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "ganeval"
+
+
+_cache_warned = False
+
+
+def warn_cache_unwritable(error: OSError) -> None:
+    """Say once per process that the cache is skipped; callers carry on without it."""
+    global _cache_warned
+    if _cache_warned:
+        return
+    _cache_warned = True
+    warnings.warn(f"ganeval cache {cache_dir()} is not writable ({error.strerror or error}); continuing without "
+                  "the cache (set GANEVAL_CACHE_DIR to a writable directory, or pass --no-cache)", stacklevel=3)
 
 
 def _hub_dir() -> Path:
@@ -138,23 +154,35 @@ def _from_torchscript_state(sd: dict[str, torch.Tensor], path: Path) -> tuple[di
     return out, has_logits
 
 
-def _convert_torchscript(path: Path, digest: str) -> Path:
-    """Convert a TorchScript file once into a plain state dict in the cache; return its path."""
+def _convert_torchscript(path: Path, digest: str) -> dict[str, torch.Tensor]:
+    """The state dict of a TorchScript file, converted once and kept in the cache.
+
+    A cache that cannot be written costs a conversion per process, not the run: the state
+    is converted in memory and a warning says so once.
+    """
     target = cache_dir() / f"{path.stem}-{digest[:12]}{CONVERTED_SUFFIX}"
     if target.exists():
-        return target
+        return torch.load(target, map_location="cpu", weights_only=True)
     try:
         module = torch.jit.load(str(path), map_location="cpu")
     except Exception as e:
         raise WeightsError(f"{path}: cannot load as TorchScript ({e})") from None
     state, _ = _from_torchscript_state(dict(module.state_dict()), path)
-    with atomic_write(target, "wb") as f:
-        torch.save(state, f)
-    return target
+    try:
+        with atomic_write(target, "wb") as f:
+            torch.save(state, f)
+    except OSError as e:
+        warn_cache_unwritable(e)
+    return state
 
 
-def _load_state(path: Path, allow_pickle: bool) -> tuple[dict[str, torch.Tensor], str, bool]:
+def _load_state(path: Path, allow_pickle: bool, source: str) -> tuple[dict[str, torch.Tensor], str, bool]:
     if path.suffix == ".pkl":
+        if allow_pickle and source != "--weights":
+            # Consent to unpickle is given for a file the user names, not for whatever an
+            # environment variable or the search happens to point at.
+            raise WeightsError(f"{path}: NVIDIA's .pkl is a Python pickle, found via {source}; --allow-pickle "
+                               "only unpickles a file given explicitly with --weights (weights=PATH)")
         if not allow_pickle:
             raise WeightsError(f"{path}: NVIDIA's .pkl is a Python pickle, which ganeval does not unpickle unless "
                                "asked (allow_pickle=True / --allow-pickle); the TorchScript inception-2015-12-05.pt "
@@ -165,8 +193,7 @@ def _load_state(path: Path, allow_pickle: bool) -> tuple[dict[str, torch.Tensor]
         state, has_logits = _from_torchscript_state(dict(module.state_dict()), path)
         return state, "nvidia-pickle", has_logits
     if _is_torchscript(path):
-        converted = _convert_torchscript(path, sha256_of(path))
-        state = torch.load(converted, map_location="cpu", weights_only=True)
+        state = _convert_torchscript(path, sha256_of(path))
         return state, "torchscript", bool(state.pop("has_logits"))
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -220,7 +247,7 @@ def load_inception(explicit: str | None = None, device=None, allow_pickle: bool 
                    allow_download: bool = True) -> tuple[InceptionV3FID, WeightsInfo]:
     """Find, verify and load the 2015-12-05 Inception; return the model and its `WeightsInfo`."""
     path, source = locate(explicit, allow_download)
-    state, fmt, has_logits = _load_state(path, allow_pickle)
+    state, fmt, has_logits = _load_state(path, allow_pickle, source)
     model = InceptionV3FID()
     missing, unexpected = model.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.endswith("num_batches_tracked")]
