@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m ganeval.demo --out demo_out
+	$(PY) -m reference_trainer.demo --out demo_out
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests

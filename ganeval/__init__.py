@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .errors import DataError, GanevalError, UsageError, WeightsError
 from .results import MetricResult
-from .sources import ImageSource, open_source
+from .io.sources import ImageSource, open_source
 
 __version__ = "0.1.0"
 

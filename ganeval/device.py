@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Any, Iterator
 
 import torch
@@ -21,7 +22,7 @@ def validate_device(spec: Any, what: str = "--device") -> torch.device:
     message, so a command line can report its own flag.  Nothing is allocated on the device.
     """
     if spec is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        spec = "cuda" if torch.cuda.is_available() else "cpu"
     if not isinstance(spec, (str, torch.device)):
         raise UsageError(f"{what} {spec!r}: not a device name; use cpu, cuda, cuda:N or mps")
     try:
@@ -36,6 +37,9 @@ def validate_device(spec: Any, what: str = "--device") -> torch.device:
             raise UsageError(f"{what} {shown}: CUDA is not available (torch {torch.__version__}); use cpu, or a "
                              "CUDA build of torch on a machine with an NVIDIA GPU")
         count = torch.cuda.device_count()
+        if dev.index is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            # Under torchrun each process takes its own GPU: cuda means cuda:LOCAL_RANK.
+            dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % max(count, 1))
         if dev.index is not None and dev.index >= count:
             raise UsageError(f"{what} {shown}: CUDA device {dev.index} does not exist; this machine has "
                              f"{count} (cuda:0 to cuda:{count - 1})")

@@ -8,12 +8,16 @@ order.  Outside torch.distributed every helper is a no-op on a world of one.
 """
 from __future__ import annotations
 
+import datetime
 import os
 from typing import Any, TypeVar
 
 import torch
 
-__all__ = ["rank_world", "is_distributed", "is_main", "gather_to_rank0", "reduce_to_rank0", "broadcast", "barrier"]
+from .errors import GanevalError
+
+__all__ = ["rank_world", "is_distributed", "is_main", "gather_to_rank0", "reduce_to_rank0", "broadcast", "barrier",
+           "init_from_env", "agree", "PeerFailure"]
 
 A = TypeVar("A")
 
@@ -32,13 +36,74 @@ def rank_world() -> tuple[int, int]:
 
 
 def is_main() -> bool:
-    """True on the rank that prints and writes (rank 0, or the only process)."""
-    return rank_world()[0] == 0
+    """True on the rank that prints and writes (rank 0, or the only process).
+
+    Before the process group exists (or after it is left) the launcher's RANK decides, so a
+    command refused under torchrun is reported once, not once per process.
+    """
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank() == 0
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def local_rank() -> int:
     """The process's index on its node (torchrun's LOCAL_RANK), 0 outside torchrun."""
     return int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def launched_distributed() -> bool:
+    """True when torchrun (or any launcher setting WORLD_SIZE > 1) started this process."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def init_from_env() -> None:
+    """Join the process group torchrun describes (no-op when not launched distributed).
+
+    NCCL when CUDA is present (each process on ``cuda:LOCAL_RANK``), gloo otherwise.
+    Collectives time out after ``$GANEVAL_DIST_TIMEOUT`` seconds (default 1800), so a rank
+    that dies inside one can never leave the others waiting forever.
+    """
+    if not launched_distributed() or (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return
+    timeout = datetime.timedelta(seconds=float(os.environ.get("GANEVAL_DIST_TIMEOUT", "1800")))
+    if torch.cuda.is_available() and os.environ.get("GANEVAL_DIST_BACKEND", "nccl") == "nccl":
+        torch.cuda.set_device(local_rank())
+        torch.distributed.init_process_group("nccl", timeout=timeout)
+    else:
+        torch.distributed.init_process_group("gloo", timeout=timeout)
+
+
+def shutdown() -> None:
+    """Leave the process group; without this, gloo's threads can abort the process at exit."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        barrier()
+        torch.distributed.destroy_process_group()
+
+
+class PeerFailure(GanevalError):
+    """Another rank failed; carries its one-line message and exit code."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def agree(failure: tuple[str, int] | None = None) -> None:
+    """Collective: every rank says whether it failed; raise `PeerFailure` if another one did.
+
+    Every command passes through here before each reduction and once at its end, and a rank
+    that fails calls it with its (message, exit code) instead; so a failure anywhere ends
+    every rank at the next sync point with the failing rank's message, instead of leaving the
+    others blocked in a collective.
+    """
+    if not is_distributed():
+        return
+    statuses: list[Any] = [None] * rank_world()[1]
+    torch.distributed.all_gather_object(statuses, failure)
+    failed = [(r, s) for r, s in enumerate(statuses) if s is not None]
+    if failed and failure is None:
+        r, (message, code) = failed[0]
+        raise PeerFailure(f"rank {r}: {message}" if not message.startswith("rank ") else message, code)
 
 
 def gather_to_rank0(obj: Any) -> list[Any] | None:
@@ -58,6 +123,7 @@ def reduce_to_rank0(acc: A) -> A | None:
     """
     if rank_world()[1] == 1:
         return acc
+    agree()
     parts = gather_to_rank0(acc.portable())  # type: ignore[attr-defined]
     if parts is None:
         return None

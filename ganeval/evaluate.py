@@ -18,6 +18,8 @@ def evaluate(real: Any, fake: Any, metrics: Sequence[str] | None = None, *, num_
     `ganeval.metrics.registry`).  SWD compares the two sets; MS-SSIM measures the diversity of
     `fake`; the Inception metrics share one Inception pass per set.  `num_images` caps every
     set (default: each metric's paper count for SWD and MS-SSIM, all images for Inception).
+    Under torchrun every process measures a share and rank 0 gets the results (the others an
+    empty list).
     Other keyword arguments are `RunOptions` fields (``workers``, ``resize``, ``subset``,
     ``content_hash``, ``allow_weights_mismatch``...).
     """
@@ -31,20 +33,22 @@ def evaluate(real: Any, fake: Any, metrics: Sequence[str] | None = None, *, num_
     inception = [s for s in specs if s.inception != "none"]
     if inception:
         out += _inception_metrics(real, fake, inception, opts)
-    return out
+    return [r for r in out if r is not None]  # under torchrun only rank 0 holds results
 
 
 def _inception_metrics(real: Any, fake: Any, specs: list[MetricSpec], opts: RunOptions) -> list[MetricResult]:
-    from .features import extract
+    from .inception.features import extract
     t0 = time.time()
     kw = dict(features=any(s.keeps_features for s in specs), **opts.inception_kw())
     b, info = extract(fake, logits=any(s.inception == "logits" for s in specs), **kw)
     a = extract(real, **kw)[0] if any(s.needs_real for s in specs) else None
     out = []
-    for s in specs:
+    # Metrics of the fake set alone come first: its statistics are extracted first.
+    for s in sorted(specs, key=lambda spec: spec.needs_real):
         metric = s.make(seed=opts.seed, device=opts.device, weights=opts.weights)
         metric.load(a if s.needs_real else None, b, info)
         out.append(metric.compute())
     for r in out:
-        r.seconds = (time.time() - t0) / len(out)
+        if r is not None:
+            r.seconds = (time.time() - t0) / len(out)
     return out

@@ -43,11 +43,11 @@ from . import __version__
 from .device import resolve_device
 from .dist import rank_world
 from .errors import UsageError
-from .fileio import append_line
+from .io.fileio import append_line
 from .metrics import FID, KID, MSSSIM, SWD, InceptionScore, PrecisionRecall
 from .metrics.registry import resolve
 from .results import MetricResult
-from .sources import open_source, to_uint8
+from .io.sources import open_source, to_uint8
 
 __all__ = ["SWD", "MSSSIM", "FID", "InceptionScore", "KID", "PrecisionRecall", "Evaluator", "every", "dist_info"]
 
@@ -56,7 +56,7 @@ dist_info = rank_world
 
 
 def _is_stats(path: Any) -> bool:
-    from .stats import is_stats_file
+    from .inception.stats import is_stats_file
     return is_stats_file(path)
 
 

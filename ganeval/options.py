@@ -15,7 +15,7 @@ __all__ = ["RunOptions"]
 
 @dataclasses.dataclass
 class RunOptions:
-    """Options shared by every metric run (see `ganeval.sources.open_source` for the source ones).
+    """Options shared by every metric run (see `ganeval.io.sources.open_source` for the source ones).
 
     `num_images` caps each set (None: each metric's default); `subset` is "first" or
     "random" (seeded by `seed`); `weights`, `cache`, `content_hash` and
@@ -55,7 +55,7 @@ class RunOptions:
                     quiet=self.quiet, **self.source_kw())
 
     def inception_kw(self) -> dict[str, Any]:
-        """Keyword arguments of `ganeval.features.extract` (count included)."""
+        """Keyword arguments of `ganeval.inception.features.extract` (count included)."""
         return dict(num_images=self.num_images, weights=self.weights, cache=self.cache,
                     content_hash=self.content_hash, allow_weights_mismatch=self.allow_weights_mismatch,
                     **self.stream_kw())

@@ -16,4 +16,5 @@ def progress(it: Iterable[T], *, total: int | None = None, unit: str = "img", de
     with tqdm(total=total, unit=unit, desc=desc, leave=False, dynamic_ncols=True) as bar:
         for item in it:
             yield item
-            bar.update(len(item) if hasattr(item, "__len__") else 1)
+            batch = item[-1] if isinstance(item, tuple) else item  # (start, batch) pairs count their batch
+            bar.update(len(batch) if hasattr(batch, "__len__") else 1)

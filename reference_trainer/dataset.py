@@ -80,7 +80,7 @@ def build(src: Any, out: str | os.PathLike, resolution: int | None = None, *, mi
     source's) resizes files with PIL bicubic when it differs from theirs.  Raises
     `DataError` naming the source for anything unusable.
     """
-    from ganeval.sources import open_source
+    from ganeval.io.sources import open_source
     name = os.fspath(src) if isinstance(src, (str, os.PathLike)) else type(src).__name__
     source = open_source(src, num_images=num_images)
     size = source.resolution

@@ -28,6 +28,6 @@ def _sample(ckpt: Path, num: int, seed: int, device=None):
 
 def register() -> None:
     """Add the "run" and "checkpoint" entry kinds to ganeval's leaderboard."""
-    from ganeval.leaderboard import EntryKind, register_entry_kind
+    from ganeval.reporting.leaderboard import EntryKind, register_entry_kind
     register_entry_kind(EntryKind("run", _is_run, _newest, _sample))
     register_entry_kind(EntryKind("checkpoint", _is_checkpoint, lambda p: p, _sample))

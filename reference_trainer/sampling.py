@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from ganeval.sources import to_uint8
+from ganeval.io.sources import to_uint8
 
 
 def to_pixels(images: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-import ganeval.sources
+import ganeval.io.sources
 from conftest import write_pngs
 from ganeval.cli import main
 from ganeval.cli.boundary import clean, describe
@@ -47,7 +47,7 @@ def opened(monkeypatch):
     def spy(path, *args, **kwargs):
         calls.append(path)
         raise AssertionError(f"a source was opened: {path}")
-    monkeypatch.setattr(ganeval.sources, "_open_path", spy)
+    monkeypatch.setattr(ganeval.io.sources, "_open_path", spy)
     return calls
 
 
@@ -142,7 +142,7 @@ def test_describe_os_error_names_both_files():
 
 
 def test_unexpected_exception_is_one_line_asking_for_debug(sets, monkeypatch):
-    swd_module = importlib.import_module("ganeval.swd")  # `ganeval.swd` is the function
+    swd_module = importlib.import_module("ganeval.metrics.swd")
 
     def boom(*a, **k):
         raise RuntimeError("first line\nsecond line")
@@ -154,7 +154,7 @@ def test_unexpected_exception_is_one_line_asking_for_debug(sets, monkeypatch):
 
 
 def test_cuda_out_of_memory_is_a_one_line_hint(sets, monkeypatch):
-    swd_module = importlib.import_module("ganeval.swd")
+    swd_module = importlib.import_module("ganeval.metrics.swd")
 
     def oom(*a, **k):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB\nmore text")
@@ -165,7 +165,7 @@ def test_cuda_out_of_memory_is_a_one_line_hint(sets, monkeypatch):
 
 def test_closed_stdout_pipe_exits_quietly(sets, monkeypatch):
     # `ganeval ... | head -1`: the reader left, so there is nobody to tell and nothing to fix.
-    swd_module = importlib.import_module("ganeval.swd")
+    swd_module = importlib.import_module("ganeval.metrics.swd")
 
     def closed(*a, **k):
         raise BrokenPipeError(errno.EPIPE, "Broken pipe")
@@ -281,8 +281,8 @@ def test_output_under_a_file_is_a_usage_error_before_reading(sets, tmp_path, ope
 
 
 def test_report_output_under_a_file(tmp_path, monkeypatch):
-    import ganeval.report
-    monkeypatch.setattr(ganeval.report, "build_report", lambda *a: pytest.fail("report was built"))
+    import ganeval.reporting.report
+    monkeypatch.setattr(ganeval.reporting.report, "build_report", lambda *a: pytest.fail("report was built"))
     f = tmp_path / "somefile.txt"
     f.write_text("x")
     res = CliRunner().invoke(main, ["report", str(tmp_path), "-o", str(f / "rep")])

@@ -1,4 +1,4 @@
-"""Crash safety of ganeval.fileio: JSONL appends after a torn line, temp-file hygiene, modes."""
+"""Crash safety of ganeval.io.fileio: JSONL appends after a torn line, temp-file hygiene, modes."""
 import json
 import os
 import re
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from ganeval import fileio
-from ganeval.fileio import append_line, atomic_write, atomic_write_text
-from ganeval.report import read_jsonl
+from ganeval.io import fileio
+from ganeval.io.fileio import append_line, atomic_write, atomic_write_text
+from ganeval.reporting.report import read_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 HOUR_AGO = time.time() - 3600
@@ -137,14 +137,14 @@ def test_text_is_written_as_utf8(tmp_path):
     assert (tmp_path / "a.txt").read_bytes() == "π ≈ 3.14".encode("utf-8")
 
 
-# Importing ganeval.fileio without the package __init__ keeps the child off torch: it starts in
+# Importing ganeval.io.fileio without the package __init__ keeps the child off torch: it starts in
 # a fraction of a second on a loaded machine.
 _CHILD = textwrap.dedent("""
     import os, sys, types
     pkg = types.ModuleType("ganeval")
     pkg.__path__ = [os.path.join(sys.argv[1], "ganeval")]
     sys.modules["ganeval"] = pkg
-    from ganeval.fileio import atomic_write
+    from ganeval.io.fileio import atomic_write
     with atomic_write(sys.argv[2]) as f:
         f.write("new contents, first half")
         f.flush()

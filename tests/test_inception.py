@@ -48,14 +48,14 @@ def test_weights(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def ab_stats(crops, test_weights):
-    from ganeval.features import extract
+    from ganeval.inception.features import extract
     a, _ = extract(crops[0], features=True, logits=True, weights=test_weights, cache=False, batch_size=32)
     b, _ = extract(crops[1], features=True, logits=True, weights=test_weights, cache=False, batch_size=32)
     return a, b
 
 
 def test_pool3_and_logits_match_torch_fidelity(crops, test_weights):
-    from ganeval.features import inception
+    from ganeval.inception.features import inception
     ref = np.load(DATA / "crops64-reference-features.npz")
     model, _ = inception(test_weights, "cpu")
     pool, logits = model(torch.from_numpy(crops[0][:8]))
@@ -96,7 +96,7 @@ def test_streamed_moments_equal_numpy_cov(ab_stats):
 
 
 def test_batch_size_independence(crops, test_weights):
-    from ganeval.features import extract
+    from ganeval.inception.features import extract
     from ganeval.metrics.fid import frechet_distance
     x = crops[0][:8], crops[1][:8]
     one = [extract(s, weights=test_weights, cache=False, batch_size=1)[0] for s in x]
@@ -173,7 +173,7 @@ def test_download_with_wrong_hash_is_refused(monkeypatch, tmp_path):
 
 
 def test_stats_cache_hits_and_invalidates_on_content_change(tmp_path, crops, monkeypatch):
-    import ganeval.features as F
+    import ganeval.inception.features as F
     folder = write_pngs(crops[0][:4], tmp_path / "imgs")
     calls = []
     model, _ = F.inception(None, "cpu")
@@ -240,7 +240,7 @@ def test_few_images_warn_for_fid(crops):
 
 
 def test_all_extracts_each_set_once(crops, test_weights, monkeypatch):
-    import ganeval.features as F
+    import ganeval.inception.features as F
     from ganeval.evaluate import evaluate
     calls = []
     model, _ = F.inception(test_weights, "cpu")

@@ -8,10 +8,10 @@ from click.testing import CliRunner
 
 from ganeval import DataError, UsageError
 from ganeval.cli import main
-from ganeval.leaderboard import Entry, rank, run_leaderboard
+from ganeval.reporting.leaderboard import Entry, rank, run_leaderboard
 from ganeval.results import MetricResult
-from ganeval.samples import photo_crops
-from ganeval.sources import open_source
+from ganeval.io.samples import photo_crops
+from ganeval.io.sources import open_source
 
 
 @pytest.fixture(scope="module")

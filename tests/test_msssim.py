@@ -82,7 +82,7 @@ def _ms_ssim_float64(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def test_pairs_match_a_direct_float64_definition(shape):
     # Covers the block/padding edges of the banded filters: widths that are and are not whole
     # blocks, odd sizes, the smallest allowed size and several chunks of pairs (100 pairs).
-    from ganeval.samples import photo_crops
+    from ganeval.io.samples import photo_crops
     h, w = shape
     imgs = photo_crops(8, max(h, w), seed=3)[:, :, :h, :w]
     rng = np.random.default_rng(0)

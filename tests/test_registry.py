@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-import ganeval.features
+import ganeval.inception.features
 from ganeval.inception.weights import WeightsInfo
 from ganeval.metrics.registry import MetricSpec, get_metric, metric_names, register_metric, unregister_metric
 from ganeval.options import RunOptions
@@ -41,7 +41,7 @@ class _TinyInception(torch.nn.Module):
 def tiny_inception(monkeypatch):
     model = _TinyInception()
     info = WeightsInfo("tiny", "test", "0" * 64, True, "test")
-    monkeypatch.setattr(ganeval.features, "inception", lambda weights=None, device=None, allow_pickle=False: (model, info))
+    monkeypatch.setattr(ganeval.inception.features, "inception", lambda weights=None, device=None, allow_pickle=False: (model, info))
     return model
 
 
@@ -92,7 +92,7 @@ class _MeanBrightness:
         self.fake = [0.0, 0]
 
     def update(self, images, real=False, input_range=None, start=None):
-        from ganeval.sources import to_uint8
+        from ganeval.io.sources import to_uint8
         x = to_uint8(images, input_range).double()
         acc = self.real if real else self.fake
         acc[0] += float(x.mean(dim=(1, 2, 3)).sum())
@@ -105,7 +105,7 @@ class _MeanBrightness:
 
 
 def _toy_run(real, fake, o):
-    from ganeval.sources import open_source
+    from ganeval.io.sources import open_source
     m = _MeanBrightness(o.seed)
     for src, is_real in ((real, True), (fake, False)):
         for b in open_source(src, num_images=o.num_images).batches(o.batch_size):
@@ -131,7 +131,7 @@ def test_toy_metric_in_evaluate_cli_evaluator_and_leaderboard(toy_metric, crops,
     from ganeval import evaluate
     from ganeval.cli import main
     from ganeval.hooks import Evaluator
-    from ganeval.leaderboard import Entry, run_leaderboard
+    from ganeval.reporting.leaderboard import Entry, run_leaderboard
     a, b = crops[0][:32], crops[1][:32]
     np.save(tmp_path / "a.npy", a)
     np.save(tmp_path / "b.npy", b)

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from ganeval.cli import main
-from ganeval.report import build_report, read_jsonl
+from ganeval.reporting.report import build_report, read_jsonl
 
 SWD_AT = {10.0: 80.5, 20.0: 60.25, 30.0: 41.125}
 

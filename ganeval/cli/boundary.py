@@ -8,6 +8,7 @@ module does not recognise is a bug in ganeval: it is still one line, which says 
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -116,15 +117,47 @@ def debug_option(f: Any) -> Any:
 
 
 def fail(exc: BaseException) -> NoReturn:
-    """Print `exc` as one line on stderr and exit with its code."""
+    """Print `exc` as one line on stderr and exit with its code.
+
+    Under torchrun the other ranks learn of the failure at their next sync point (see
+    `ganeval.dist.agree`) and exit with the same code; only rank 0 prints.
+    """
+    from .. import dist
     message, code = describe(exc)
-    if message:
+    main_rank = dist.is_main()  # before leaving the group, after which every process looks like rank 0
+    if dist.is_distributed():
+        with contextlib.suppress(Exception):  # a peer already gone must not hide this error
+            if not isinstance(exc, dist.PeerFailure):
+                dist.agree((message, code))
+            dist.shutdown()
+    if message and main_rank:
         click.echo(f"error: {message}", err=True)
     sys.exit(code)
 
 
 class BoundaryGroup(click.Group):
-    """A click group whose commands end in one line and an exit code instead of a traceback."""
+    """A click group whose commands end in one line and an exit code instead of a traceback.
+
+    Commands named in `distributed_commands` may run under torchrun: the process group is
+    joined before the command runs and every rank meets once more after it (so a failure on
+    any rank ends all of them); other commands refuse to run under torchrun.
+    """
+
+    distributed_commands: tuple[str, ...] = ()
+
+    def _join_process_group(self, ctx: click.Context) -> bool:
+        from .. import dist
+        from ..errors import UsageError
+        if not dist.launched_distributed():
+            return False
+        protected = getattr(ctx, "_protected_args", None) or getattr(ctx, "protected_args", None) or []
+        args = [*protected, *ctx.args]
+        name = next((a for a in args if not a.startswith("-")), None)
+        if name not in self.distributed_commands:
+            raise UsageError(f"'{name}' does not run under torchrun; run it as one process (distributed: "
+                             f"{', '.join(self.distributed_commands) or 'none'})")
+        dist.init_from_env()
+        return True
 
     def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
                      **extra: Any) -> click.Context:
@@ -138,7 +171,13 @@ class BoundaryGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            distributed = self._join_process_group(ctx)
+            out = super().invoke(ctx)
+            if distributed:
+                from .. import dist
+                dist.agree()  # the last sync point: a rank that failed after the others finished
+                dist.shutdown()
+            return out
         except (click.exceptions.Exit, click.exceptions.Abort, SystemExit):
             raise
         except click.ClickException as e:

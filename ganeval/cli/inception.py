@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import click
 
+from ..metrics.registry import help_text, metric_names
 from . import main
 from .options import (DEVICE_HELP, check_device, check_metrics, check_output_file, emit, run_options, source_kwargs,
                       source_options)
@@ -104,8 +105,9 @@ def pr_cmd(real, fake, k, seed, device, as_json, output, quiet, **kw):
 @main.command("all")
 @click.argument("real")
 @click.argument("fake")
-@click.option("--metrics", "-m", default="swd,msssim,fid,is,kid,pr", show_default=True, callback=check_metrics,
-              help="Comma-separated metrics; Inception features are extracted once per set.")
+@click.option("--metrics", "-m", default=lambda: ",".join(metric_names()), show_default="every registered metric",
+              callback=check_metrics,
+              help=f"Comma-separated metrics; Inception features are extracted once per set. {help_text()}.")
 @source_options
 @inception_options
 @run_options
@@ -138,11 +140,13 @@ def stats_cmd(images, out, features, seed, device, quiet, **kw):
     Example:
       ganeval stats data/ffhq/ -o ffhq_stats.npz
     """
-    from ..features import extract
-    from ..stats import save_stats
+    from ..inception.features import extract
+    from ..inception.stats import save_stats
+    from ..dist import is_main
     st, info = extract(images, features=features, **_kw(kw, seed, device, quiet))
-    save_stats(out, st, weights_sha256=info.sha256)
-    click.echo(f"wrote {out} (n={st.n})")
+    if is_main():  # under torchrun rank 0 holds the whole set's statistics
+        save_stats(out, st, weights_sha256=info.sha256)
+        click.echo(f"wrote {out} (n={st.n})")
 
 
 @main.command("weights")
@@ -172,7 +176,7 @@ def cache_grp():
 def cache_ls():
     """List the files ganeval wrote to its cache, with their sizes."""
     from ..inception.weights import cache_dir
-    from ..stats import cache_files
+    from ..inception.stats import cache_files
     root = cache_dir()
     files = cache_files()
     for p in files:
@@ -190,7 +194,7 @@ def cache_clear(stats_only):
     import contextlib
 
     from ..inception.weights import cache_dir
-    from ..stats import cache_files
+    from ..inception.stats import cache_files
     root = cache_dir()
     files = cache_files(stats_only)
     for p in files:

@@ -14,7 +14,7 @@ import click
 
 from ..device import validate_device
 from ..errors import DataError, UsageError
-from ..fileio import atomic_write_text
+from ..io.fileio import atomic_write_text
 from ..results import MetricResult
 from .boundary import debug_option
 
@@ -114,13 +114,16 @@ def run_options(f: Callable) -> Callable:
 
 
 def source_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
-    """Map the CLI's source options onto `ganeval.sources.open_source` keyword arguments."""
+    """Map the CLI's source options onto `ganeval.io.sources.open_source` keyword arguments."""
     return dict(num_images=kw["num_images"], subset="random" if kw["random_subset"] else "first",
                 recursive=kw["recursive"], resize=kw["resize"], skip_bad=kw["skip_bad"])
 
 
 def emit(results: MetricResult | list[MetricResult], as_json: bool, output: str | None) -> None:
     """Print results as a table (or JSON with --json) and optionally save them as JSON."""
+    from ..dist import is_main
+    if not is_main():  # under torchrun only rank 0 speaks and writes
+        return
     items = results if isinstance(results, list) else [results]
     payload = [r.to_dict() for r in items]
     text = json.dumps(payload[0] if len(payload) == 1 else payload, indent=2)

@@ -20,7 +20,7 @@ def report_cmd(run_dirs, out, title):
     Example:
       ganeval report runs/00000-cpu-tiny runs/00001-cpu-tiny -o report/
     """
-    from ..report import build_report
+    from ..reporting.report import build_report
     click.echo(f"wrote {build_report(list(run_dirs), out, title)}")
 
 
@@ -49,7 +49,7 @@ def leaderboard_cmd(real, entries, metrics, num_images, seed, store, rank_by, re
       ganeval leaderboard --real data/real/ --entry base=samples/base/ \\
           --entry ema=runs/00003-cpu-tiny --metrics swd,fid -n 2048 --store lb/
     """
-    from ..leaderboard import Entry, markdown_table, run_leaderboard
+    from ..reporting.leaderboard import Entry, markdown_table, run_leaderboard
     set_debug(debug)
     run_leaderboard(real, [Entry.parse(e) for e in entries], store, metrics=metrics.split(","),
                     num_images=num_images, seed=seed, weights=weights, device=device, rank_by=rank_by,

@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 
 from ..errors import WeightsError
-from ..fileio import atomic_write
+from ..io.fileio import atomic_write
 from .network import NUM_LOGITS, InceptionV3FID
 
 TORCH_FIDELITY_FILE = "weights-inception-2015-12-05-6726825d.pth"

@@ -2,7 +2,7 @@
 
 Each metric's streaming object runs its batches through the 2015-12-05 Inception and
 accumulates a `FeatureStats` per side; its one-shot function instead extracts both sides with
-`ganeval.features.extract` (one cached pass per set) and hands the statistics to the same
+`ganeval.inception.features.extract` (one cached pass per set) and hands the statistics to the same
 object with `load`, so both paths build their result with the same `*_from_stats` function.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from ..device import resolve_device
-from ..stats import FeatureStats, load_stats
+from ..inception.stats import FeatureStats, load_stats
 from .base import StreamingMetric
 
 
@@ -30,7 +30,7 @@ class InceptionMetric(StreamingMetric):
         return FeatureStats(keep_features=self.keep_features, keep_logits=self.keep_logits)
 
     def _network(self):
-        from ..features import inception
+        from ..inception.features import inception
         model, self.info = inception(self.weights, self.device)
         return model
 
@@ -38,9 +38,12 @@ class InceptionMetric(StreamingMetric):
         pool, logits = self._network()(images.to(self.device), with_logits=self.keep_logits)
         acc.update(pool, logits)
 
-    def set_real_stats(self, path: str) -> None:
-        """Use a saved statistics ``.npz`` (mu, sigma) as the real side."""
-        self.real, self._real_synced = load_stats(path), True
+    def set_real_stats(self, path: str, allow_weights_mismatch: bool = False) -> None:
+        """Use a saved statistics ``.npz`` (mu, sigma) as the real side; one made with other
+        Inception weights is refused unless `allow_weights_mismatch`."""
+        self._network()
+        self.real = load_stats(path, weights_sha256=self.info.sha256, allow_weights_mismatch=allow_weights_mismatch)
+        self._real_synced = True
         self.real_ready = True
 
     def load(self, real: FeatureStats | None, fake: FeatureStats, info: Any) -> None:

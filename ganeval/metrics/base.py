@@ -15,7 +15,7 @@ import torch
 from .. import dist
 from ..errors import UsageError
 from ..results import MetricResult
-from ..sources import to_uint8
+from ..io.sources import to_uint8
 
 __all__ = ["StreamingMetric"]
 

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 
-from ..features import extract_pair
+from ..inception.features import extract_pair
 from ..inception.weights import WeightsInfo
 from ..results import MetricResult
-from ..stats import FeatureStats, warn_small
+from ..inception.stats import FeatureStats, warn_small
 from ._inception import InceptionMetric
 
 __all__ = ["frechet_distance", "fid", "fid_from_stats", "FID"]
@@ -46,10 +46,10 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
 
 def fid(real: Any, fake: Any, *, weights: str | None = None, num_images: int | None = None, seed: int = 0,
         device: Any = None, batch_size: int = 64, cache: bool = True, quiet: bool = True,
-        **source_kw: Any) -> MetricResult:
+        **source_kw: Any) -> MetricResult | None:
     """FID between two image sets; either side may be a statistics ``.npz`` (mu, sigma).
 
-    Images are read through `ganeval.sources.open_source` (the first `num_images` of each),
+    Images are read through `ganeval.io.sources.open_source` (the first `num_images` of each),
     run once through the 2015-12-05 Inception (weights found as in
     `ganeval.inception.weights`), and the Fréchet distance of their pool3 Gaussians is
     returned as ``FID``.  Warns when a set has fewer than 2048 images.
@@ -59,8 +59,9 @@ def fid(real: Any, fake: Any, *, weights: str | None = None, num_images: int | N
                               batch_size=batch_size, cache=cache, quiet=quiet, **source_kw)
     metric = FID(weights, device, seed)
     metric.load(a, b, info)
-    result = metric.compute()
-    result.seconds = time.time() - t0
+    result = metric.compute()  # None on ranks other than 0 under torchrun
+    if result is not None:
+        result.seconds = time.time() - t0
     return result
 
 

@@ -14,10 +14,10 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from ..features import extract
+from ..inception.features import extract
 from ..inception.weights import WeightsInfo
 from ..results import MetricResult
-from ..stats import FeatureStats
+from ..inception.stats import FeatureStats
 from ._inception import InceptionMetric
 
 __all__ = ["inception_score_from_logits", "inception_score", "is_from_stats", "InceptionScore"]
@@ -47,7 +47,7 @@ def inception_score_from_logits(logits: torch.Tensor, splits: int = 10,
 def inception_score(images: Any, *, splits: int = 10, shuffle_seed: int | None = TORCH_FIDELITY_SEED,
                     weights: str | None = None,
                     num_images: int | None = None, seed: int = 0, device: Any = None, batch_size: int = 64,
-                    cache: bool = True, quiet: bool = True, **source_kw: Any) -> MetricResult:
+                    cache: bool = True, quiet: bool = True, **source_kw: Any) -> MetricResult | None:
     """Inception Score of one image set: ``IS_mean`` (headline) and ``IS_std``.
 
     Needs weights with the classifier layer (torch-fidelity's file or NVIDIA's TorchScript);
@@ -58,8 +58,9 @@ def inception_score(images: Any, *, splits: int = 10, shuffle_seed: int | None =
                           batch_size=batch_size, cache=cache, quiet=quiet, **source_kw)
     metric = InceptionScore(weights, device, seed, splits=splits, shuffle_seed=shuffle_seed)
     metric.load(None, stats, info)
-    result = metric.compute()
-    result.seconds = time.time() - t0
+    result = metric.compute()  # None on ranks other than 0 under torchrun
+    if result is not None:
+        result.seconds = time.time() - t0
     return result
 
 

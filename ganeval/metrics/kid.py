@@ -16,10 +16,10 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from ..features import extract_pair
+from ..inception.features import extract_pair
 from ..inception.weights import WeightsInfo
 from ..results import MetricResult
-from ..stats import FeatureStats
+from ..inception.stats import FeatureStats
 from ._inception import InceptionMetric
 
 __all__ = ["mmd2_unbiased", "kid_from_features", "kid", "kid_from_stats", "KID"]
@@ -58,15 +58,16 @@ def kid_from_features(a: torch.Tensor, b: torch.Tensor, num_subsets: int = 100, 
 
 def kid(real: Any, fake: Any, *, num_subsets: int = 100, subset_size: int = 1000, seed: int = 0,
         weights: str | None = None, num_images: int | None = None, device: Any = None, batch_size: int = 64,
-        cache: bool = True, quiet: bool = True, **source_kw: Any) -> MetricResult:
+        cache: bool = True, quiet: bool = True, **source_kw: Any) -> MetricResult | None:
     """KID between two image sets: ``KID_mean`` (headline) and ``KID_std``."""
     t0 = time.time()
-    a, b, info = extract_pair(real, fake, features=True, weights=weights, num_images=num_images, device=device,
+    a, b, info = extract_pair(real, fake, features=True, weights=weights, num_images=num_images, seed=seed, device=device,
                               batch_size=batch_size, cache=cache, quiet=quiet, **source_kw)
     metric = KID(weights, device, seed, num_subsets=num_subsets, subset_size=subset_size)
     metric.load(a, b, info)
-    result = metric.compute()
-    result.seconds = time.time() - t0
+    result = metric.compute()  # None on ranks other than 0 under torchrun
+    if result is not None:
+        result.seconds = time.time() - t0
     return result
 
 

@@ -27,10 +27,11 @@ from typing import Any
 import torch
 
 from ..device import exact_matmul, resolve_device
+from ..dist import rank_world
 from ..errors import DataError
 from ..progress import progress
 from ..results import MetricResult
-from ..sources import open_source, to_uint8
+from ..io.sources import open_source, to_uint8
 from .base import StreamingMetric
 
 FILTER_SIZE = 11
@@ -340,13 +341,14 @@ class MSSSIM(StreamingMetric):
 
 def ms_ssim(images: Any, *, num_pairs: int | None = DEFAULT_NUM_PAIRS, device: Any = None,
             batch_size: int = 64, workers: int | None = None, quiet: bool = True, seed: int = 0,
-            **source_kw: Any) -> MetricResult:
+            **source_kw: Any) -> MetricResult | None:
     """Average MS-SSIM over consecutive pairs of one image set: the ProGAN diversity metric.
 
     Lower means more diverse.  `images` is any image source; the first ``2 * num_pairs``
     images are paired (0, 1), (2, 3), ... (default 10,000 pairs, the paper's count; fewer if
     the set is smaller; an odd last image is left out).  `seed` only matters with
-    ``subset="random"``.  Returns a `MetricResult` with the value ``MS-SSIM``.
+    ``subset="random"``.  Returns a `MetricResult` with the value ``MS-SSIM`` (under torchrun
+    on rank 0; the other ranks measure their share and return None).
     """
     t0 = time.time()
     dev = resolve_device(device)
@@ -355,8 +357,12 @@ def ms_ssim(images: Any, *, num_pairs: int | None = DEFAULT_NUM_PAIRS, device: A
     metric = MSSSIM(num_pairs, seed)
     metric.source_name = src.name
     total = len(src) if not callable(images) else n
-    for batch in progress(src.batches(batch_size, dev, workers), total=total, desc="ms-ssim", quiet=quiet):
-        metric.update(batch)
+    # Pairs are consecutive images of the whole set: shares of even-sized batches keep them whole.
+    unit = batch_size + batch_size % 2 if rank_world()[1] > 1 else batch_size
+    for start, batch in progress(src.shard(unit, dev, workers), total=total, desc="ms-ssim", quiet=quiet):
+        metric.update(batch, start=start)
     result = metric.compute()
+    if result is None:  # not rank 0 of a distributed run
+        return None
     result.seconds = time.time() - t0
     return result

@@ -13,10 +13,10 @@ from typing import Any
 import torch
 
 from ..errors import DataError
-from ..features import extract_pair
+from ..inception.features import extract_pair
 from ..inception.weights import WeightsInfo
 from ..results import MetricResult
-from ..stats import FeatureStats
+from ..inception.stats import FeatureStats
 from ._inception import InceptionMetric
 
 __all__ = ["knn_radii", "manifold_coverage", "precision_recall", "pr_from_stats", "PrecisionRecall"]
@@ -46,15 +46,16 @@ def manifold_coverage(points: torch.Tensor, support: torch.Tensor, radii: torch.
 
 def precision_recall(real: Any, fake: Any, *, k: int = 3, weights: str | None = None,
                      num_images: int | None = None, seed: int = 0, device: Any = None, batch_size: int = 64,
-                     cache: bool = True, quiet: bool = True, **source_kw: Any) -> MetricResult:
+                     cache: bool = True, quiet: bool = True, **source_kw: Any) -> MetricResult | None:
     """Precision (``precision``, headline) and recall (``recall``) of fake against real images."""
     t0 = time.time()
-    a, b, info = extract_pair(real, fake, features=True, weights=weights, num_images=num_images, device=device,
+    a, b, info = extract_pair(real, fake, features=True, weights=weights, num_images=num_images, seed=seed, device=device,
                               batch_size=batch_size, cache=cache, quiet=quiet, **source_kw)
     metric = PrecisionRecall(weights, device, seed, k=k)
     metric.load(a, b, info)
-    result = metric.compute()
-    result.seconds = time.time() - t0
+    result = metric.compute()  # None on ranks other than 0 under torchrun
+    if result is not None:
+        result.seconds = time.time() - t0
     return result
 
 

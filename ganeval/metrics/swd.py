@@ -35,10 +35,11 @@ import numpy as np
 import torch
 
 from ..device import resolve_device
+from ..dist import rank_world
 from ..errors import DataError
 from ..progress import progress
 from ..results import MetricResult
-from ..sources import open_source
+from ..io.sources import open_source
 from .base import StreamingMetric
 from .pyramid import laplacian_pyramid, pyramid_resolutions
 
@@ -372,27 +373,33 @@ def _safe_len(src) -> int | None:
 
 def swd(real: Any, fake: Any, *, num_images: int | None = DEFAULT_NUM_IMAGES, seed: int = 0,
         device: Any = None, batch_size: int = 64, workers: int | None = None,
-        descriptor_dtype: torch.dtype = torch.float16, quiet: bool = True, **source_kw: Any) -> MetricResult:
+        descriptor_dtype: torch.dtype = torch.float16, quiet: bool = True, **source_kw: Any) -> MetricResult | None:
     """Sliced Wasserstein distance (x1e3) per Laplacian level between two image sets.
 
-    `real` and `fake` are any image source (see `ganeval.sources.open_source`); up to
+    `real` and `fake` are any image source (see `ganeval.io.sources.open_source`); up to
     `num_images` of each are used (default 16384, the paper's count) and their counts may
     differ.  The result's values are ``SWDx1e3_<res>`` per level and ``SWDx1e3_avg``, the
     headline.  Deterministic for a given `seed` and device.  Extra keyword arguments go to
-    `open_source` (e.g. ``recursive``, ``resize``, ``skip_bad``, ``subset``).
+    `open_source` (e.g. ``recursive``, ``resize``, ``skip_bad``, ``subset``).  Under torchrun
+    each process measures a share of both sets and rank 0 returns the result (None elsewhere),
+    equal to the single-process one.
     """
     t0 = time.time()
     dev = resolve_device(device)
     metric = SWD(seed, descriptor_dtype)
     sources = [open_source(s, num_images=num_images, seed=seed, **source_kw) for s in (real, fake)]
-    metric.reserve(_safe_len(sources[0]), _safe_len(sources[1]), dev)
+    if rank_world()[1] == 1:  # a share's size is not known up front; preallocate only the whole set
+        metric.reserve(_safe_len(sources[0]), _safe_len(sources[1]), dev)
     for src, is_real in zip(sources, (True, False)):
-        total = _safe_len(src)
-        for batch in progress(src.batches(batch_size, dev, workers), total=total, unit="img",
-                              desc="swd real" if is_real else "swd fake", quiet=quiet):
-            metric.update(batch, real=is_real)
-        if (metric.real if is_real else metric.fake).num_images == 0:
+        seen = 0
+        for start, batch in progress(src.shard(batch_size, dev, workers), total=_safe_len(src), unit="img",
+                                     desc="swd real" if is_real else "swd fake", quiet=quiet):
+            metric.update(batch, real=is_real, start=start)
+            seen += batch.shape[0]
+        if seen == 0 and rank_world()[1] == 1:  # distributed: rank 0 checks the merged set
             raise DataError(f"{src.name}: no images could be read")
     result = metric.compute()
+    if result is None:  # not rank 0 of a distributed run
+        return None
     result.seconds = time.time() - t0
     return result

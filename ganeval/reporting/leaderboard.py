@@ -22,12 +22,12 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from . import __version__
-from .errors import DataError, UsageError
-from .fileio import atomic_write_text
-from .metrics.registry import default_rank_value, get_metric, lower_is_better, parse_metric_list, resolve
-from .results import MetricResult
-from .sources import open_source
+from .. import __version__
+from ..errors import DataError, UsageError
+from ..io.fileio import atomic_write_text
+from ..metrics.registry import default_rank_value, get_metric, lower_is_better, parse_metric_list, resolve
+from ..results import MetricResult
+from ..io.sources import open_source
 
 __all__ = ["Entry", "EntryKind", "register_entry_kind", "protocol_for", "run_leaderboard", "rank"]
 
@@ -137,7 +137,7 @@ def protocol_for(real: str, metrics: Sequence[str], num_images: int, seed: int,
                              "num_images": num_images, "seed": seed, "resolution": list(src.resolution or ()),
                              "ganeval_version": __version__}
     if any(get_metric(m).inception != "none" for m in metrics):
-        from .inception.weights import locate, sha256_of
+        from ..inception.weights import locate, sha256_of
         proto["weights_sha256"] = sha256_of(locate(weights)[0])
     proto["id"] = hashlib.sha256(json.dumps(proto, sort_keys=True).encode()).hexdigest()[:16]
     return proto
@@ -201,9 +201,11 @@ def _read_result(path: Path, protocol_id: str | None = None) -> dict[str, Any]:
 
 
 def _check_metrics(metrics: Sequence[str] | str) -> list[str]:
-    if isinstance(metrics, str):
-        return parse_metric_list(metrics)
-    return [spec.name for spec in resolve([str(m) for m in metrics if str(m).strip()])]
+    text = metrics if isinstance(metrics, str) else ",".join(map(str, metrics))
+    try:
+        return parse_metric_list(text)
+    except UsageError as e:
+        raise UsageError(f"--metrics: {e}") from None
 
 
 def _check_rank_key(key: str, metrics: Sequence[str], resolution: Sequence[int]) -> None:
@@ -214,7 +216,7 @@ def _check_rank_key(key: str, metrics: Sequence[str], resolution: Sequence[int])
             if key.startswith(get_metric("swd").value_prefix):
                 return  # levels unknown until measured; rank() still refuses a key nothing produced
         else:
-            from .metrics.pyramid import pyramid_resolutions
+            from ..metrics.pyramid import pyramid_resolutions
             keys += [f"SWDx1e3_{r}" for r in pyramid_resolutions(*resolution)]
     if key not in keys:
         raise UsageError(f"--rank-by {key!r}: not a value that metrics {','.join(metrics)} produce; "
@@ -258,7 +260,7 @@ def run_leaderboard(real: str, entries: Sequence[Entry], store: str | os.PathLik
     ``store/results/<name>.json`` at once; the ranked table is written as ``leaderboard.md``,
     ``.csv`` and ``.json`` with the protocol in the header.
     """
-    from .evaluate import evaluate
+    from ..evaluate import evaluate
     evaluate_fn = evaluate_fn or evaluate
     # Everything that can be refused is refused before protocol.json exists, so a typo cannot
     # create a store whose protocol then refuses the corrected command.

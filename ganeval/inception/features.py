@@ -3,8 +3,8 @@
 `extract` streams a source through the network once and returns a `FeatureStats` with what
 the requested metrics need (moments for FID; features for KID and PR; unbiased logits for
 IS).  Results are cached on disk under a key that covers the set's content and every option
-(`statistics_key`; see `ganeval.stats`); a statistics ``.npz`` can stand in for a set wherever
-only moments are needed, after `ganeval.stats.load_stats` has checked it.
+(`statistics_key`; see `ganeval.inception.stats`); a statistics ``.npz`` can stand in for a set wherever
+only moments are needed, after `ganeval.inception.stats.load_stats` has checked it.
 """
 from __future__ import annotations
 
@@ -15,12 +15,13 @@ from typing import Any
 
 import torch
 
-from . import __version__
-from .device import resolve_device
-from .errors import DataError
-from .inception.weights import WeightsInfo, load_inception, warn_cache_unwritable
-from .progress import progress
-from .sources import open_source
+from .. import __version__
+from ..device import resolve_device
+from ..dist import broadcast, is_main, reduce_to_rank0
+from ..errors import DataError
+from .weights import WeightsInfo, load_inception, warn_cache_unwritable
+from ..progress import progress
+from ..io.sources import open_source
 from .stats import FeatureStats, cache_key, cache_path, is_stats_file, load_stats, save_stats
 
 _MODELS: dict[tuple, tuple[Any, WeightsInfo]] = {}
@@ -59,7 +60,7 @@ def extract(source: Any, *, features: bool = False, logits: bool = False, weight
         if (features and not stats.features) or (logits and not stats.logits):
             raise DataError(f"{source}: holds only mu/sigma; KID, PR and IS need the images (or ganeval stats "
                             "saved with features/logits)")
-        return stats, info
+        return (stats if is_main() else _empty(stats.keep_features, stats.keep_logits)), info
     # The one dict the source is opened with is the one the cache is keyed on, so an option
     # added to open_source cannot change the numbers without changing the key.
     source_options = dict(num_images=num_images, subset=subset, seed=seed, **source_kw)
@@ -68,16 +69,23 @@ def extract(source: Any, *, features: bool = False, logits: bool = False, weight
     path = None
     if fp is not None:
         path = cache_path(statistics_key(fp, content_hash, source_options, info.sha256))
-        hit = _read_cached(path, info.sha256)
-        if hit is not None and (not features or hit.features) and (not logits or hit.logits):
-            return hit, info
-        path = _writable(path)
+        # Rank 0 alone reads and writes the cache; under torchrun it tells the others.
+        hit = _read_cached(path, info.sha256) if is_main() else None
+        usable = hit is not None and (not features or hit.features) and (not logits or hit.logits)
+        if broadcast(usable):
+            return (hit if is_main() else _empty(features, logits)), info
+        path = _writable(path) if is_main() else None
     dev = resolve_device(device)
-    stats = FeatureStats(keep_features=features or path is not None, keep_logits=(logits or path is not None)
-                         and info.has_logits)
-    for batch in progress(src.batches(batch_size, dev, workers), total=len(src), desc="inception", quiet=quiet):
+    keep = fp is not None  # a cached entry serves every later metric, so it keeps everything
+    stats = FeatureStats(keep_features=features or keep, keep_logits=(logits or keep) and info.has_logits)
+    for start, batch in progress(src.shard(batch_size, dev, workers), total=len(src), desc="inception",
+                                 quiet=quiet):
         pool, lg = model(batch, with_logits=stats.keep_logits)
-        stats.update(pool, lg)
+        stats.update(pool, lg, start=start)
+    merged = reduce_to_rank0(stats)
+    if merged is None:  # another rank holds the whole set's statistics
+        return _empty(stats.keep_features, stats.keep_logits), info
+    stats = merged
     if stats.n == 0:
         raise DataError(f"{src.name}: no images could be read")
     if path is not None:
@@ -86,6 +94,11 @@ def extract(source: Any, *, features: bool = False, logits: bool = False, weight
         except OSError as e:
             warn_cache_unwritable(e)
     return stats, info
+
+
+def _empty(features: bool, logits: bool) -> FeatureStats:
+    # What ranks other than 0 hold after a distributed extraction: merging it changes nothing.
+    return FeatureStats(keep_features=features, keep_logits=logits)
 
 
 def statistics_key(fingerprint: str, content_hash: bool, source_options: dict[str, Any], weights_sha256: str) -> str:

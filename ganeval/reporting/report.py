@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from .errors import DataError
-from .fileio import atomic_write, atomic_write_text
+from ..errors import DataError
+from ..io.fileio import atomic_write, atomic_write_text
 
 __all__ = ["read_jsonl", "read_run", "build_report"]
 
@@ -244,7 +244,7 @@ _CSP = "default-src 'none'; img-src 'self' file: data:; style-src 'unsafe-inline
 
 
 def _html(title, runs, plots, grids, finals, columns, protocol) -> str:
-    from . import __version__
+    from .. import __version__
     e = _e
     head = "".join(f"<th>{e(k)}</th>" for _, k in columns)
     body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in _table_rows(finals, columns))

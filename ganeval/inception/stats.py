@@ -6,7 +6,7 @@ and unbiased logits (IS).  Accumulators merge, reduce across torch.distributed r
 to ``.npz`` files with ``mu``, ``sigma`` and ``n`` (the pytorch-fid layout, so either tool reads
 the other's files).
 
-The cache key (built in `ganeval.features.extract`) covers the content of the source (file
+The cache key (built in `ganeval.inception.features.extract`) covers the content of the source (file
 names, sizes and mtimes, or a full content hash, and which of the two), every option the source
 is opened with (image count, subset and seed, recursion, resize, skipping of bad files, input
 range), the extractor, the weights sha256 and the ganeval version.  A changed dataset or option
@@ -28,15 +28,20 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from .errors import DataError, WeightsError
-from .fileio import atomic_write
-from .inception.network import NUM_LOGITS
+from ..errors import DataError, WeightsError
+from ..io.fileio import atomic_write
+from .network import NUM_LOGITS
 
 __all__ = ["FeatureStats", "cache_key", "cache_path", "load_stats", "save_stats"]
 
 
 class FeatureStats:
-    """Running statistics of 2048-d features: mean, covariance, and optionally the rows."""
+    """Running statistics of 2048-d features: mean, covariance, and optionally the rows.
+
+    Kept rows remember each image's index in its set when `update` is given one (``start``),
+    so statistics merged from processes that measured interleaved shares return their rows
+    in the set's order, as KID's subsets, PR and IS's splits expect.
+    """
 
     def __init__(self, dim: int = 2048, keep_features: bool = False, keep_logits: bool = False):
         self.dim, self.keep_features, self.keep_logits = dim, keep_features, keep_logits
@@ -45,10 +50,14 @@ class FeatureStats:
         self.outer = torch.zeros(dim, dim, dtype=torch.float64)
         self.features: list[torch.Tensor] = []
         self.logits: list[torch.Tensor] = []
+        self.index: list[torch.Tensor] = []
 
-    def update(self, features: torch.Tensor, logits: torch.Tensor | None = None) -> None:
-        """Add a batch of features (N, dim) and, when kept, their unbiased logits."""
+    def update(self, features: torch.Tensor, logits: torch.Tensor | None = None, start: int | None = None) -> None:
+        """Add a batch of features (N, dim) and, when kept, their unbiased logits; `start` is
+        the index of the batch's first image in its set."""
         f = features.double()
+        if start is not None and (self.keep_features or self.keep_logits):
+            self.index.append(torch.arange(start, start + f.shape[0]))
         self.sum = self.sum.to(f.device) + f.sum(0)
         self.outer = self.outer.to(f.device) + f.T @ f
         self.n += f.shape[0]
@@ -63,6 +72,7 @@ class FeatureStats:
         self.n += other.n
         self.features += other.features
         self.logits += other.logits
+        self.index += other.index
 
     def portable(self) -> "FeatureStats":
         """A CPU copy: what travels between processes (see `ganeval.dist`)."""
@@ -70,8 +80,16 @@ class FeatureStats:
         out.n, out.sum, out.outer = self.n, self.sum.cpu(), self.outer.cpu()
         out.features = [torch.cat(self.features).cpu()] if self.features else []
         out.logits = [torch.cat(self.logits).cpu()] if self.logits else []
+        out.index = [torch.cat(self.index)] if self.index else []
         return out
 
+    def _ordered(self, rows: list[torch.Tensor]) -> torch.Tensor:
+        x = torch.cat(rows)
+        if self.index:
+            idx = torch.cat(self.index)
+            if idx.shape[0] == x.shape[0] and bool((idx[1:] < idx[:-1]).any()):
+                x = x[torch.argsort(idx).to(x.device)]
+        return x
     @property
     def mu(self) -> np.ndarray:
         return (self.sum / self.n).cpu().numpy()
@@ -86,10 +104,12 @@ class FeatureStats:
         return cov.cpu().numpy()
 
     def all_features(self) -> torch.Tensor:
-        return torch.cat(self.features) if self.features else torch.empty(0, self.dim)
+        """Every kept feature row, in the set's order."""
+        return self._ordered(self.features) if self.features else torch.empty(0, self.dim)
 
     def all_logits(self) -> torch.Tensor:
-        return torch.cat(self.logits) if self.logits else torch.empty(0)
+        """Every kept logit row, in the set's order."""
+        return self._ordered(self.logits) if self.logits else torch.empty(0)
 
 
 def save_stats(path: str | os.PathLike, stats: FeatureStats, **meta: Any) -> None:
@@ -119,6 +139,13 @@ class LoadedStats(FeatureStats):
     @property
     def sigma(self) -> np.ndarray:
         return self._sigma
+
+    def portable(self) -> "LoadedStats":
+        return self  # already host memory, and its moments live in mu/sigma, not in sums
+
+    def merge(self, other: FeatureStats) -> None:
+        if other.n:
+            raise DataError("statistics read from a file cannot take more images; measure the images instead")
 
 
 # Relative tolerances for a covariance read from a file.  Rounding (float32 files, streamed
@@ -247,7 +274,7 @@ def cache_key(**options: Any) -> str:
 
 
 def cache_path(key: str) -> Path:
-    from .inception.weights import cache_dir
+    from .weights import cache_dir
     return cache_dir() / "stats" / f"{key}.npz"
 
 
@@ -261,7 +288,7 @@ def cache_files(stats_only: bool = False) -> list[Path]:
     names count: statistics ``stats/<32 hex>.npz`` (`cache_path`), converted weights
     ``*.ganeval.pth`` and torch-fidelity's downloaded weights file.
     """
-    from .inception.weights import CONVERTED_SUFFIX, TORCH_FIDELITY_FILE, cache_dir
+    from .weights import CONVERTED_SUFFIX, TORCH_FIDELITY_FILE, cache_dir
     root = cache_dir()
     stats_dir = root / "stats"
     out = [p for p in stats_dir.iterdir() if _STATS_NAME.fullmatch(p.name)] if stats_dir.is_dir() else []
