@@ -13,7 +13,7 @@ import numpy as np
 
 def bench_data(num: int, resolution: int, cache_dir: str | None = None) -> tuple[str, str]:
     """Two .npy files of built-in photo crops (sharp 'real', degraded 'fake'), made once."""
-    from ganeval.samples import photo_crops
+    from ganeval.io.samples import photo_crops
     d = cache_dir or os.path.join(tempfile.gettempdir(), "ganeval-bench")
     os.makedirs(d, exist_ok=True)
     paths = (os.path.join(d, f"real-{num}-{resolution}.npy"), os.path.join(d, f"fake-{num}-{resolution}.npy"))

@@ -39,7 +39,7 @@ def main() -> None:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args()
     from ganeval.hooks import Evaluator
-    from ganeval.samples import photo_crops
+    from ganeval.io.samples import photo_crops
     real = photo_crops(args.num_images, args.resolution, seed=1)
     G = toy_generator(args.resolution).to(args.device).eval()
     ev = Evaluator(real, metrics=args.metrics.split(","), num_images=args.num_images, latent_dim=128,

@@ -45,10 +45,10 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
-    from ganeval.features import extract, inception
+    from ganeval.inception.features import extract, inception
     from ganeval.metrics.fid import frechet_distance
     from ganeval.metrics.isc import inception_score_from_logits
-    from ganeval.samples import photo_crops
+    from ganeval.io.samples import photo_crops
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     tmp = tempfile.mkdtemp(prefix="ganeval-bench-inception-")
     real, fake = os.path.join(tmp, "real"), os.path.join(tmp, "fake")
