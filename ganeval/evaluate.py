@@ -14,8 +14,9 @@ def evaluate(real: Any, fake: Any, metrics: Sequence[str] | None = None, *, num_
              cache: bool = True, quiet: bool = True, **source_kw: Any) -> list[MetricResult]:
     """Compute each requested metric of `fake` against `real` and return their results.
 
-    `metrics` names registered metrics (default: all of them, see
-    `ganeval.metrics.registry`).  SWD compares the two sets; MS-SSIM measures the diversity of
+    `metrics` names registered metrics (default: the default set, see
+    `ganeval.metrics.registry`: the paper's six; density, coverage and FD on other features
+    only when named).  SWD compares the two sets; MS-SSIM measures the diversity of
     `fake`; the Inception metrics share one Inception pass per set.  `num_images` caps every
     set (default: each metric's paper count for SWD and MS-SSIM, all images for Inception).
     Under torchrun every process measures a share and rank 0 gets the results (the others an
@@ -23,7 +24,7 @@ def evaluate(real: Any, fake: Any, metrics: Sequence[str] | None = None, *, num_
     Other keyword arguments are `RunOptions` fields (``workers``, ``resize``, ``subset``,
     ``content_hash``, ``allow_weights_mismatch``...).
     """
-    specs = resolve(metrics if metrics is not None else metric_names())
+    specs = resolve(metrics if metrics is not None else metric_names(default_only=True))
     args = dict(source_kw, num_images=num_images, seed=seed, device=device, batch_size=batch_size,
                 weights=weights, cache=cache, quiet=quiet)
     opts = RunOptions.take(args)

@@ -102,10 +102,29 @@ def pr_cmd(real, fake, k, seed, device, as_json, output, quiet, **kw):
     emit(precision_recall(real, fake, k=k, **_kw(kw, seed, device, quiet)), as_json, output)
 
 
+@main.command("dc", short_help="Density and coverage (Naeem et al. 2020) on pool3 features.")
+@click.argument("real")
+@click.argument("fake")
+@click.option("--k", "k", type=click.IntRange(min=1), default=5, show_default=True)
+@source_options
+@inception_options
+@run_options
+def dc_cmd(real, fake, k, seed, device, as_json, output, quiet, **kw):
+    """Density and coverage (Naeem et al. 2020) on pool3 features.
+
+    \b
+    Example:
+      ganeval dc real/ samples/ --k 5
+    """
+    from ..metrics.dc import density_coverage
+    emit(density_coverage(real, fake, k=k, **_kw(kw, seed, device, quiet)), as_json, output)
+
+
 @main.command("all")
 @click.argument("real")
 @click.argument("fake")
-@click.option("--metrics", "-m", default=lambda: ",".join(metric_names()), show_default="every registered metric",
+@click.option("--metrics", "-m", default=lambda: ",".join(metric_names(default_only=True)),
+              show_default=",".join(metric_names(default_only=True)),
               callback=check_metrics,
               help=f"Comma-separated metrics; Inception features are extracted once per set. {help_text()}.")
 @source_options

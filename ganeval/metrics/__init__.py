@@ -7,6 +7,8 @@ module here plus one `register_metric` call (see ARCHITECTURE.md).
 from __future__ import annotations
 
 from ..options import RunOptions
+from .dc import Coverage, Density, coverage_from_stats, density_from_stats, run_coverage, run_density
+from .fd import FD, run_fd_dinov2
 from .fid import FID, fid, fid_from_stats
 from .isc import InceptionScore, inception_score, is_from_stats
 from .kid import KID, kid, kid_from_stats
@@ -52,3 +54,19 @@ register_metric(MetricSpec(
     keeps_features=True, run=lambda real, fake, o: precision_recall(real, fake, **o.inception_kw()),
     from_stats=pr_from_stats, summary="improved precision and recall", values=("precision", "recall"),
     rank_priority=4))
+
+# Density and coverage (Naeem et al. 2020): two entries, one computation (dc.py remembers it per pair of sets).
+register_metric(MetricSpec(
+    "density", "density", lower_is_better=False, needs_real=True, streaming=Density, inception="pool3",
+    keeps_features=True, run=run_density, from_stats=density_from_stats, values=("density",), in_default=False,
+    summary="real k-NN balls holding each fake, over k (fidelity, Naeem et al. 2020)"))
+register_metric(MetricSpec(
+    "coverage", "coverage", lower_is_better=False, needs_real=True, streaming=Coverage, inception="pool3",
+    keeps_features=True, run=run_coverage, from_stats=coverage_from_stats, values=("coverage",), in_default=False,
+    summary="share of real k-NN balls holding a fake (diversity, Naeem et al. 2020)"))
+
+# Fréchet distance on DINOv2 ViT-L/14 features (Stein et al. 2023); needs no Inception, loads its own weights.
+register_metric(MetricSpec(
+    "fd_dinov2", "FD_DINOv2", lower_is_better=True, needs_real=True, streaming=FD, run=run_fd_dinov2,
+    values=("FD_DINOv2",), value_prefix="FD_DINOv2", in_default=False,
+    summary="Frechet distance on DINOv2 ViT-L/14 features (Stein et al. 2023)"))

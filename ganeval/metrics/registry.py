@@ -31,7 +31,8 @@ class MetricSpec:
     `RunOptions`; `from_stats(real_stats, fake_stats, info, seed=...)` builds the result from
     extracted Inception statistics (Inception metrics only).  `rank_priority` orders the
     default ranking value (lowest first; None: never ranked by default); value keys starting
-    with `value_prefix` (SWD's per-level keys) belong to the metric too.
+    with `value_prefix` (SWD's per-level keys) belong to the metric too.  `in_default` metrics
+    run when no list is given (``ganeval all``, ``evaluate``); costly extras opt out.
     """
 
     name: str
@@ -47,6 +48,7 @@ class MetricSpec:
     from_stats: Callable[..., Any] | None = None
     rank_priority: int | None = None
     value_prefix: str = ""
+    in_default: bool = True
 
     def __post_init__(self) -> None:
         if self.inception not in INCEPTION_NEEDS:
@@ -78,9 +80,9 @@ def unregister_metric(name: str) -> None:
     _REGISTRY.pop(name, None)
 
 
-def metric_names() -> tuple[str, ...]:
-    """Every registered metric name, in registration order."""
-    return tuple(_REGISTRY)
+def metric_names(default_only: bool = False) -> tuple[str, ...]:
+    """Registered metric names in registration order (only the default set with `default_only`)."""
+    return tuple(n for n, s in _REGISTRY.items() if s.in_default or not default_only)
 
 
 def get_metric(name: str) -> MetricSpec:
