@@ -13,7 +13,7 @@ from .boundary import BoundaryGroup, set_debug
 
 class _Main(BoundaryGroup):
     # The metric commands split their image sets across torchrun's processes.
-    distributed_commands = ("swd", "msssim", "fid", "is", "kid", "pr", "all", "stats")
+    distributed_commands = ("swd", "msssim", "fid", "is", "kid", "pr", "dc", "fd", "all", "stats")
 
 
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})

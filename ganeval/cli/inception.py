@@ -46,6 +46,36 @@ def fid_cmd(real, fake, seed, device, as_json, output, quiet, **kw):
     emit(fid(real, fake, **_kw(kw, seed, device, quiet)), as_json, output)
 
 
+@main.command("fd")
+@click.argument("real")
+@click.argument("fake")
+@click.option("--features", type=click.Choice(["dinov2"]), default="dinov2", show_default=True,
+              help="Feature extractor.")
+@click.option("--model", type=click.Choice(["vitl14", "vitb14"]), default="vitl14", show_default=True,
+              help="DINOv2 size: ViT-L/14 (FD_DINOv2 as published) or ViT-B/14 (cheaper, for tracking).")
+@click.option("--dinov2-weights", default=None,
+              help="DINOv2 checkpoint (else $GANEVAL_DINOV2_WEIGHTS, ganeval's cache, $TORCH_HOME/hub/checkpoints).")
+@click.option("--download", is_flag=True, help="Download the official checkpoint if none is found.")
+@click.option("--no-cache", is_flag=True, help="Do not read or write cached statistics.")
+@click.option("--content-hash", is_flag=True, help="Key the cache by a hash of every file's bytes.")
+@click.option("--allow-weights-mismatch", is_flag=True,
+              help="Use a statistics .npz that records other weights' sha256 than the ones in use.")
+@source_options
+@run_options
+def fd_cmd(real, fake, features, model, dinov2_weights, download, seed, device, as_json, output, quiet, **kw):
+    """Fréchet distance on DINOv2 features (Stein et al. 2023); REAL or FAKE may be a statistics .npz.
+
+    \b
+    Example:
+      ganeval fd --features dinov2 --model vitl14 real/ samples/ --dinov2-weights dinov2_vitl14_pretrain.pth
+    """
+    from ..metrics.fd import fd
+    emit(fd(real, fake, features=features, model=model, weights=dinov2_weights, allow_download=download, seed=seed,
+            device=device, quiet=quiet, batch_size=kw["batch_size"], workers=kw["workers"], cache=not kw["no_cache"],
+            content_hash=kw["content_hash"], allow_weights_mismatch=kw["allow_weights_mismatch"],
+            **source_kwargs(kw)), as_json, output)
+
+
 @main.command("is")
 @click.argument("images")
 @click.option("--splits", type=click.IntRange(min=1), default=10, show_default=True)
@@ -172,13 +202,25 @@ def stats_cmd(images, out, features, seed, device, quiet, **kw):
 @click.option("--weights", "-w", default=None, help="Check this file instead of the discovery order.")
 @click.option("--download/--no-download", default=False, help="Download torch-fidelity's file if none is found.")
 @click.option("--allow-pickle", is_flag=True, help="Allow unpickling an explicitly given NVIDIA .pkl file.")
-def weights_cmd(weights, download, allow_pickle):
-    """Show which Inception weights file would be used, its format, sha256 and abilities.
+@click.option("--features", type=click.Choice(["inception", "dinov2"]), default="inception", show_default=True,
+              help="Whose weights: Inception's, or DINOv2's (--model; --download fetches Meta's checkpoint).")
+@click.option("--model", type=click.Choice(["vitl14", "vitb14"]), default="vitl14", show_default=True,
+              help="DINOv2 size (with --features dinov2).")
+def weights_cmd(weights, download, allow_pickle, features, model):
+    """Show which Inception (or DINOv2) weights file would be used, its format, sha256 and abilities.
 
     \b
     Example:
       ganeval weights
+      ganeval weights --features dinov2 --model vitb14
     """
+    if features == "dinov2":
+        from ..dinov2.weights import candidates as dinov2_candidates, load_dinov2
+        _, info = load_dinov2(model, weights, "cpu", allow_download=download)
+        click.echo(f"file      {info.path}\nfound via {info.source}\nformat    {info.format}\nsha256    {info.sha256} "
+                   f"(Meta publishes no checksum)\nsupports  FD_DINOv2 ({info.model})")
+        click.echo("searched  " + "\n          ".join(f"{label}: {p}" for label, p in dinov2_candidates(model, weights)))
+        return
     from ..inception.weights import candidates, load_inception
     _, info = load_inception(weights, "cpu", allow_pickle=allow_pickle, allow_download=download)
     click.echo(f"file      {info.path}\nfound via {info.source}\nformat    {info.format}\nsha256    {info.sha256}\n"

@@ -3,14 +3,20 @@
 dgm-eval (Stein et al. 2023, ``dgm_eval/models/dinov2.py``, default ``clean_resize=False``)
 opens each image with PIL and applies torchvision's
 ``Resize((224, 224), BICUBIC)`` -> ``ToTensor()`` -> ``Normalize(mean, std)``.  On a PIL image
-``Resize`` is ``PIL.Image.resize(..., BICUBIC)``: Pillow's two-pass (horizontal, then vertical)
-convolution with the a = -0.5 cubic kernel, widened by the scale when shrinking
-(antialiasing), with 22-bit fixed-point coefficients and each pass rounded and clipped to
-uint8 (``libImaging/Resample.c``).  `pil_bicubic_resize` reproduces that arithmetic exactly as
-two matrix products in float64 (every intermediate is an integer below 2**53, so the result is
-bit-identical to Pillow's on any device), so the images stay on their device.
-``ToTensor`` divides by 255 in float32 and ``Normalize`` subtracts the float32 mean and divides
-by the float32 std; `preprocess` does the same operations in the same order.
+``Resize`` is ``PIL.Image.resize(..., BICUBIC)``: Pillow's two-pass convolution with the
+a = -0.5 cubic kernel, widened by the scale when shrinking (antialiasing), 22-bit fixed-point
+coefficients, and each pass rounded and clipped to uint8 (``libImaging/Resample.c``).
+`pil_bicubic_resize` reproduces that arithmetic exactly as two matrix products in float64
+(every intermediate is an integer below 2**31, so the result is bit-identical to Pillow's on
+any device, and the images never leave it).  ``ToTensor`` divides by 255 in float32 and
+``Normalize`` subtracts the float32 mean and divides by the float32 std; `preprocess` does the
+same operations in the same order.
+
+Pass order: Pillow up to 12 always runs the horizontal pass first; Pillow 13 runs the vertical
+one first when the height shrinks much more than the width (python-pillow/Pillow#9549), which
+changes pixels of such non-square inputs (by up to ~20 levels on noise, measured with Pillow
+13.0).  ganeval keeps the horizontal-first order that dgm-eval's published numbers were
+computed with; square inputs, the usual case, are identical under every Pillow version.
 """
 from __future__ import annotations
 
@@ -42,14 +48,14 @@ def _bicubic(x: float) -> float:
 
 @functools.lru_cache(maxsize=32)
 def _coeffs(n_in: int, n_out: int) -> torch.Tensor:
-    """(n_out, n_in) fixed-point coefficients of Pillow's ``precompute_coeffs`` +
-    ``normalize_coeffs_8bpc`` (float64 holding integers)."""
+    """(n_out, n_in) matrix of Pillow's ``precompute_coeffs`` + ``normalize_coeffs_8bpc``
+    for one axis: 22-bit fixed-point weights, as float64 holding integers."""
     scale = n_in / n_out
     filterscale = max(scale, 1.0)
     support = _SUPPORT * filterscale
     ss = 1.0 / filterscale
-    m = torch.zeros(n_out, n_in, dtype=torch.float64)
     one = float(1 << _PRECISION_BITS)
+    m = torch.zeros(n_out, n_in, dtype=torch.float64)
     for xx in range(n_out):
         center = (xx + 0.5) * scale
         xmin = max(int(center - support + 0.5), 0)  # int() truncates toward zero, like C's cast
@@ -64,24 +70,24 @@ def _coeffs(n_in: int, n_out: int) -> torch.Tensor:
     return m
 
 
-def _pass(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-    """One Pillow pass along the last dim: fixed-point sum, round half up, clip to 0..255."""
-    acc = x @ m.T.to(x.device)
+def _round(acc: torch.Tensor) -> torch.Tensor:
+    """Pillow's ``clip8``: add half, shift right by 22 bits, clip to 0..255.  Every term and
+    partial sum before it is an integer below 2**31, so float64 holds them exactly."""
     return torch.floor((acc + float(1 << (_PRECISION_BITS - 1))) / float(1 << _PRECISION_BITS)).clamp_(0, 255)
 
 
 def pil_bicubic_resize(images: torch.Tensor, size: tuple[int, int] = (INPUT_SIZE, INPUT_SIZE)) -> torch.Tensor:
-    """Resize uint8 NCHW images to `size` = (H, W) exactly as ``PIL.Image.resize(BICUBIC)``;
-    returns float64 holding the uint8 values (MPS, which has no float64, computes on the CPU)."""
+    """Resize uint8 NCHW images to `size` = (H, W) exactly as ``PIL.Image.resize(BICUBIC)`` did
+    up to Pillow 12 (horizontal pass, then vertical; see the module docstring); returns float64
+    holding the uint8 values (MPS, which has no float64, computes on the CPU)."""
     if images.dtype != torch.uint8 or images.ndim != 4:
         raise ValueError(f"expected uint8 NCHW images, got {images.dtype} of shape {tuple(images.shape)}")
     dev = images.device
     x = images.to("cpu" if dev.type == "mps" else dev, torch.float64)
-    h, w = x.shape[-2:]
-    if w != size[1]:  # Pillow runs a pass only where the size changes: horizontal first
-        x = _pass(x, _coeffs(w, size[1]))
-    if h != size[0]:
-        x = _pass(x.transpose(-1, -2), _coeffs(h, size[0])).transpose(-1, -2)
+    if x.shape[-1] != size[1]:  # Pillow runs a pass only where the size changes: rows first
+        x = _round(x @ _coeffs(x.shape[-1], size[1]).T.to(x.device))
+    if x.shape[-2] != size[0]:
+        x = _round(_coeffs(x.shape[-2], size[0]).to(x.device) @ x)
     return x.to(dev) if dev.type == "mps" else x
 
 

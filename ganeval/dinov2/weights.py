@@ -74,7 +74,7 @@ def candidates(model: str | ViTConfig = "vitl14", explicit: str | None = None) -
     """Every place searched, in order, as (source label, path)."""
     out: list[tuple[str, Path]] = []
     if explicit:
-        out.append(("--dinov2-weights", Path(explicit)))
+        out.append(("given file", Path(explicit)))
     if os.environ.get(ENV):
         out.append((f"${ENV}", Path(os.environ[ENV])))
     name = file_name(config_of(model).name)
@@ -107,7 +107,7 @@ def locate(model: str | ViTConfig = "vitl14", explicit: str | None = None,
     for label, p in candidates(cfg, explicit):
         if p.is_file():
             return p, label
-        if label.startswith(("--", "$")):
+        if label in ("given file", f"${ENV}"):
             raise WeightsError(f"{p}: DINOv2 weights file not found ({label})")
     if allow_download:
         return download(cfg.name), "download"
@@ -139,7 +139,8 @@ def map_state(sd: Any, cfg: ViTConfig, path: Any) -> tuple[dict[str, torch.Tenso
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in sd.items()}
     if fmt == "timm":
         state["mask_token"] = torch.zeros(1, pos.shape[-1])
-    want = DinoVisionTransformer(cfg, grid).state_dict()
+    with torch.device("meta"):  # shapes only: no memory, no init time (ViT-L is 304M parameters)
+        want = DinoVisionTransformer(cfg, grid).state_dict()
     for k, v in want.items():
         if k in state and state[k].shape != v.shape:
             raise WeightsError(f"{path}: {k} has shape {tuple(state[k].shape)}, DINOv2 {cfg.name} expects "

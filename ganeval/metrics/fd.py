@@ -58,7 +58,8 @@ class FD(StreamingMetric):
             raise UsageError(f"unknown feature extractor {features!r}; choose from {', '.join(FEATURES)}")
         self.config = config_of(model)
         self.name = _names(self.config.name)[0]
-        self.seed, self.device, self.weights, self.allow_download = seed, resolve_device(device), weights, allow_download
+        self.seed, self.device = seed, resolve_device(device)
+        self.weights, self.allow_download = weights, allow_download
         self.info: DINOv2WeightsInfo | None = None
         super().__init__()
 
@@ -75,9 +76,10 @@ class FD(StreamingMetric):
 
     def set_real_stats(self, path: str, allow_weights_mismatch: bool = False) -> None:
         """Use a saved DINOv2 statistics ``.npz`` as the real side (same width and weights)."""
+        from ..dinov2.features import _check_stats
         net = self._network()
-        self.real = load_stats(path, dim=net.dim, weights_sha256=self.info.sha256,
-                               allow_weights_mismatch=allow_weights_mismatch)
+        self.real = _check_stats(path, load_stats(path, dim=net.dim, weights_sha256=self.info.sha256,
+                                                  allow_weights_mismatch=allow_weights_mismatch), net)
         self._real_synced = True
         self.real_ready = True
 

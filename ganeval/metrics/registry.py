@@ -8,6 +8,7 @@ metric is its module plus one `register_metric` call.  The model is stylegan2-ad
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from typing import Any, Callable, Sequence
 
 from ..errors import UsageError
@@ -57,10 +58,13 @@ class MetricSpec:
             raise ValueError(f"{self.name}: an Inception metric needs from_stats")
 
     def make(self, *, seed: int = 0, device: Any = None, weights: str | None = None) -> Any:
-        """A fresh streaming object for this metric."""
+        """A fresh streaming object for this metric (Inception `weights` only where they apply;
+        `device` wherever the class takes one)."""
         kw: dict[str, Any] = {"seed": seed}
         if self.inception != "none":
-            kw.update(weights=weights, device=device)
+            kw["weights"] = weights
+        if "device" in inspect.signature(self.streaming).parameters:
+            kw["device"] = device
         return self.streaming(**kw)
 
 
