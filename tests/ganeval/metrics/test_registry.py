@@ -5,44 +5,16 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-import ganeval.inception.features
-from ganeval.inception.weights import WeightsInfo
 from ganeval.metrics.registry import MetricSpec, get_metric, metric_names, register_metric, unregister_metric
 from ganeval.options import RunOptions
 from ganeval.results import MetricResult
 
-
-class _TinyInception(torch.nn.Module):
-    """A deterministic stand-in for the Inception network with logits, so every Inception
-    metric (IS included) runs in milliseconds; the metric plumbing, not the network, is
-    what these tests check."""
-
-    has_logits = True
-
-    def __init__(self):
-        super().__init__()
-        g = torch.Generator().manual_seed(0)
-        self.proj = torch.randn(3 * 8 * 8, 2048, generator=g) / 8
-        self.fc = torch.randn(2048, 1008, generator=g) / 45
-
-    def forward(self, x, with_logits=False):
-        small = torch.nn.functional.adaptive_avg_pool2d(x.float() / 255, 8).flatten(1)
-        pool = torch.relu(small @ self.proj)
-        return pool, (pool @ self.fc if with_logits else None)
-
-
-@pytest.fixture
-def tiny_inception(monkeypatch):
-    model = _TinyInception()
-    info = WeightsInfo("tiny", "test", "0" * 64, True, "test")
-    monkeypatch.setattr(ganeval.inception.features, "inception", lambda weights=None, device=None, allow_pickle=False: (model, info))
-    return model
+from conftest import ROOT
 
 
 def _split(x, sizes):
@@ -173,7 +145,7 @@ assert not any(k.startswith("reference_trainer") for k in sys.modules), "referen
 print(len(names))
 '''
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
-                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 0, out.stderr
     assert int(out.stdout.strip()) > 20
 

@@ -16,7 +16,8 @@ from ganeval.io import fileio
 from ganeval.io.fileio import append_line, atomic_write, atomic_write_text
 from ganeval.reporting.report import read_jsonl
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT
+
 HOUR_AGO = time.time() - 3600
 
 

@@ -17,7 +17,8 @@ from reference_trainer.dataset import build_builtin
 from reference_trainer.presets import make_config
 from reference_trainer.train import train
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT
+
 
 # 16x16 final resolution (4 -> 8 -> 16), 128-image phases, 16-image minibatches: a round is
 # 4 D steps of 16 = 64 images, so every kimg below is a round boundary.

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-import ganeval.inception.features
 from ganeval.errors import DataError
 from ganeval.inception.stats import FeatureStats
 from ganeval.inception.weights import WeightsInfo
@@ -143,31 +142,6 @@ def test_results_from_stats_and_memo(monkeypatch):
     dc.dc_from_stats(a, b, INFO)
     dc.dc_from_stats(a, b, INFO, k=3)
     assert len(calls) == 3 and calls[1] is not None and calls[2] is None
-
-
-class _TinyInception(torch.nn.Module):
-    """A deterministic stand-in for the Inception network (as in test_registry.py)."""
-
-    has_logits = True
-
-    def __init__(self):
-        super().__init__()
-        g = torch.Generator().manual_seed(0)
-        self.proj = torch.randn(3 * 8 * 8, 2048, generator=g) / 8
-        self.fc = torch.randn(2048, 1008, generator=g) / 45
-
-    def forward(self, x, with_logits=False):
-        small = torch.nn.functional.adaptive_avg_pool2d(x.float() / 255, 8).flatten(1)
-        pool = torch.relu(small @ self.proj)
-        return pool, (pool @ self.fc if with_logits else None)
-
-
-@pytest.fixture
-def tiny_inception(monkeypatch):
-    model = _TinyInception()
-    monkeypatch.setattr(ganeval.inception.features, "inception",
-                        lambda weights=None, device=None, allow_pickle=False: (model, INFO))
-    return model
 
 
 def test_registry_entries():

@@ -4,15 +4,13 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import write_pngs
+from conftest import ROOT, write_pngs
 
-ROOT = Path(__file__).resolve().parents[1]
 HAVE_WEIGHTS = __import__("ganeval.inception.weights", fromlist=["x"])._fid_helper_file() is not None
 
 
@@ -104,9 +102,8 @@ def _api_worker(rank, world, port, out):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank))
     torch.set_num_threads(1)
     import ganeval.inception.features as features
-    from test_registry import _TinyInception
-    from ganeval.inception.weights import WeightsInfo
-    model, info = _TinyInception(), WeightsInfo("tiny", "test", "0" * 64, True, "test")
+    from conftest import TinyInception, tiny_weights_info
+    model, info = TinyInception(), tiny_weights_info()
     features.inception = lambda weights=None, device=None, allow_pickle=False: (model, info)
     from ganeval import evaluate
     from ganeval.dist import init_from_env, shutdown
@@ -128,7 +125,6 @@ def _api_worker(rank, world, port, out):
 def test_order_dependent_inception_metrics_through_the_api(tmp_path):
     import torch.multiprocessing as mp
     out = str(tmp_path / "res.pt")
-    sys.path.insert(0, str(Path(__file__).parent))
     mp.spawn(_api_worker, args=(2, 29950 + os.getpid() % 40, out), nprocs=2, join=True)
     got = torch.load(out, weights_only=True)
     for m, vals in got["single"].items():
