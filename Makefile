@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test venv bench clean
+.PHONY: demo test venv bench gpu-suite clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_swd.py
 	$(PY) benchmarks/bench_msssim.py
+
+# Everything that needs CUDA, in one process tree, under 9 minutes on one GPU; writes
+# benchmarks/results/gpu-suite-<gpu>.json and .md (needs a CUDA build of torch: TORCH=torch on first install).
+gpu-suite: $(STAMP)
+	$(PY) benchmarks/gpu_suite.py --device cuda
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache
