@@ -349,7 +349,7 @@ def item_msssim(it: dict, ctx: Ctx) -> dict:
 
 def item_inception(it: dict, ctx: Ctx) -> dict:
     import torch
-    from ganeval.features import extract, inception
+    from ganeval.inception.features import extract, inception
     dev, n, res, b = it["device"], it["n"], it["res"], it["batch"]
     inception(ctx.weights, dev)  # load once, outside the clock
     peak = Peak(dev)
@@ -374,7 +374,7 @@ def item_fid(it: dict, ctx: Ctx) -> dict:
     import torch
 
     import ganeval
-    from ganeval.features import extract, inception
+    from ganeval.inception.features import extract, inception
     dev, n, res, b = it["device"], it["n"], it["res"], it["batch"]
     sd = ctx.synth_device(dev)
     xa, xb = synth(n, res, 1, device=sd), synth(n, res, 2, fake=True, device=sd)
@@ -477,7 +477,7 @@ def child_parity(params: dict) -> None:
     import torch
 
     import ganeval
-    from ganeval.features import inception
+    from ganeval.inception.features import inception
     _warn_quiet()
     dev, n_inc, weights = params["device"], params["inception_n"], params.get("weights")
     torch.backends.cuda.matmul.allow_tf32 = True
@@ -772,7 +772,7 @@ def child_torch_fidelity(params: dict) -> None:
         emit("comparison", {"status": f"not run: torch_fidelity does not import ({type(e).__name__}: {e})"})
         return
     import ganeval
-    from ganeval.features import inception
+    from ganeval.inception.features import inception
     _warn_quiet()
     dev, work, n, res = params["device"], Path(params["work"]), params["n"], params["res"]
     work.mkdir(parents=True, exist_ok=True)
