@@ -1,27 +1,98 @@
 """Command line: ``python -m reference_trainer {train,generate,interpolate}``.
 
-    python -m reference_trainer train --preset cpu-tiny --out runs/        # built-in data
+    python -m reference_trainer train --preset cpu-tiny --out runs/        # built-in data, SWD curve
     python -m reference_trainer train --preset paper-v2-1gpu --data celebahq-cache/ --out runs/
     python -m reference_trainer train --resume runs/00000-cpu-tiny --set total_kimg=30
     python -m reference_trainer generate runs/00000-cpu-tiny/network-snapshot-000021.pt out/ --num 16
     python -m reference_trainer interpolate runs/00000-cpu-tiny/network-snapshot-000021.pt lerp.png
+
+Errors are one line on stderr: exit code 1 for data (missing, torn or foreign files), 2 for
+usage (options, ``--set`` keys and values, devices), each found before any work starts;
+``--debug`` (before or after the command name) shows the traceback instead.
 """
 from __future__ import annotations
 
-import argparse
+import difflib
+import os
 import sys
 from pathlib import Path
+from typing import Any, Callable
 
+import click
 import torch
 
+from ganeval.cli.boundary import BoundaryGroup, debug_option, set_debug
+from ganeval.device import validate_device
+from ganeval.errors import UsageError
+
 from . import checkpoint as ckpt
-from .presets import PRESETS, make_config, parse_set
+from .dataset import CONTEXT, run_cli
+from .presets import PRESETS, check_value, make_config, parse_set
+
+METRICS = ("swd", "msssim", "fid", "is", "kid")
+# Smallest image side each metric accepts (ganeval's SWD pyramid and 5-scale MS-SSIM); the
+# Inception metrics resize to 299 themselves.
+MIN_SIDE = {"swd": 16, "msssim": 16}
+_DEVICE_HELP = "cpu, cuda, cuda:N or mps (default: cuda if available)."
+
+
+def _check_device(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    return None if value is None else str(validate_device(value))
+
+
+def _check_sets(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> dict[str, Any]:
+    return parse_set(list(value))
+
+
+def _check_metrics(ctx: click.Context, param: click.Parameter, value: str) -> tuple[str, ...]:
+    names = tuple(m.strip().lower() for m in value.split(",") if m.strip())
+    if names in ((), ("none",)):
+        return ()
+    for name in names:
+        if name not in METRICS:
+            close = difflib.get_close_matches(name, METRICS, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise UsageError(f"--metrics: unknown metric {name!r}; {hint}choose from {', '.join(METRICS)} or none")
+    return names
+
+
+def _training_resolution(cfg: dict[str, Any], run_dir: Path) -> int | None:
+    """The resolution the run will train at, as train() will find it (None if unknown)."""
+    from .dataset import MANIFEST, MultiResDataset
+    from .train import data_cache_path
+    if cfg["resolution"]:
+        return int(cfg["resolution"])
+    cache = data_cache_path(cfg, run_dir)
+    if (cache / MANIFEST).is_file():
+        return MultiResDataset(cache).resolution
+    if cfg["data"] in (None, "builtin"):
+        return 32  # train() builds the built-in data at 32x32 when no resolution is set
+    from ganeval.sources import open_source
+    size = open_source(cfg["data"]).resolution
+    return size[0] if size else None
+
+
+def _measurable(metrics: tuple[str, ...], cfg: dict[str, Any], run_dir: Path, *, explicit: bool,
+                say: bool) -> tuple[str, ...]:
+    """`metrics` less those the training resolution is too small for: a usage error when the
+    user asked for them, a note when they are only the default (a toy run at 8x8 still trains)."""
+    small = [m for m in metrics if m in MIN_SIDE]
+    res = _training_resolution(cfg, run_dir) if small else None
+    too_small = [m for m in small if res is not None and res < MIN_SIDE[m]]
+    if too_small and explicit:
+        raise UsageError(f"--metrics {','.join(too_small)}: needs at least {MIN_SIDE[too_small[0]]}x"
+                         f"{MIN_SIDE[too_small[0]]} images, this run trains at {res}x{res}; use --metrics none "
+                         "or a larger resolution")
+    if too_small and say:
+        click.echo(f"note: no in-training {', '.join(too_small)} at {res}x{res} (needs at least "
+                   f"{MIN_SIDE[too_small[0]]}x{MIN_SIDE[too_small[0]]})", err=True)
+    return tuple(m for m in metrics if m not in too_small)
 
 
 def _next_run_dir(out: Path, desc: str) -> Path:
-    # Official result-subdir naming: 00000-desc, 00001-desc, ...
-    out.mkdir(parents=True, exist_ok=True)
-    ids = [int(p.name[:5]) for p in out.iterdir() if p.is_dir() and p.name[:5].isdigit()]
+    # Official result-subdir naming: 00000-desc, 00001-desc, ...  Nothing is created here;
+    # train() makes the folder and removes it again if the start fails.
+    ids = [int(p.name[:5]) for p in out.iterdir() if p.is_dir() and p.name[:5].isdigit()] if out.is_dir() else []
     return out / f"{max(ids, default=-1) + 1:05d}-{desc}"
 
 
@@ -29,113 +100,135 @@ def _to_uint8(img: torch.Tensor) -> torch.Tensor:
     return ((img.float().cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
 
 
-def cmd_train(a: argparse.Namespace) -> int:
+class _RunEvaluator:
+    """`ganeval.hooks.Evaluator`, made at its first call, against the full-resolution level of
+    the cache the run trains on, so the reals are the training images at the training
+    resolution (a raw folder's own files may be larger), and a run that fails before its
+    first evaluation has read none of them."""
+
+    def __init__(self, cfg: dict[str, Any], run_dir: Path, metrics: tuple[str, ...], num_images: int,
+                 device: str) -> None:
+        self.cfg, self.run_dir, self.metrics, self.num_images, self.device = cfg, run_dir, metrics, num_images, device
+        self._evaluator: Callable | None = None
+
+    def __call__(self, generate: Callable, kimg: float | None = None) -> Any:
+        if self._evaluator is None:
+            from ganeval.hooks import Evaluator
+            from .dataset import MultiResDataset
+            from .train import data_cache_path
+            real = MultiResDataset(data_cache_path(self.cfg, self.run_dir)).full_resolution_path()
+            self._evaluator = Evaluator(real, metrics=self.metrics, num_images=self.num_images, seed=0,
+                                        out_dir=self.run_dir, latent_dim=self.cfg["latent_size"],
+                                        input_range=(-1, 1), device=self.device)
+        return self._evaluator(generate, kimg=kimg)
+
+
+@click.group(cls=BoundaryGroup, context_settings=CONTEXT)
+@click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
+def cli(debug: bool) -> None:
+    """Reference ProGAN trainer."""
+    set_debug(debug)
+
+
+@cli.command("train")
+@click.option("--preset", type=click.Choice(sorted(PRESETS)), default="cpu-tiny", show_default=True)
+@click.option("--data", default=None, help="Cache folder, image folder/zip/npy, or 'builtin' (default).")
+@click.option("--out", default="runs", show_default=True, help="Parent folder of the new run folder.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", callback=_check_sets,
+              help="Override a config key (JSON value, type-checked against the default). Repeat.")
+@click.option("--resume", default=None, metavar="RUNDIR",
+              help="Continue RUNDIR (or a checkpoint file) exactly where it stopped.")
+@click.option("--metrics", default="swd", show_default=True, callback=_check_metrics,
+              help="Comma list for ganeval.hooks.Evaluator (swd, msssim, fid, is, kid), measured every "
+                   "metrics_kimg and at the end into metrics.jsonl; 'none' turns it off.")
+@click.option("--metrics-kimg", type=float, default=None, help="Evaluation interval (default: the preset's).")
+@click.option("--metrics-num", type=click.IntRange(min=1), default=1024, show_default=True,
+              help="Images per metric evaluation.")
+@click.option("--seed", type=int, default=None)
+@click.option("--device", default=None, callback=_check_device, help=_DEVICE_HELP)
+@debug_option
+@click.pass_context
+def train_cmd(ctx, preset, data, out, sets, resume, metrics, metrics_kimg, metrics_num, seed, device):
+    """Train (or --resume) a ProGAN."""
     from .train import setup_distributed, train
-    device, rank, world = setup_distributed(a.device)
-    overrides = parse_set(a.set or [])
-    if a.data is not None:
-        overrides["data"] = a.data
-    if a.seed is not None:
-        overrides["seed"] = a.seed
-    if a.metrics_kimg is not None:
-        overrides["metrics_kimg"] = a.metrics_kimg
-    if a.resume:
-        run_dir = Path(a.resume)
-        cfg = {**ckpt.load(ckpt.latest(run_dir) or run_dir)["config"], **overrides}
+    overrides = dict(sets)
+    for key, value in (("data", data), ("seed", seed), ("metrics_kimg", metrics_kimg)):
+        if value is not None:
+            overrides[key] = check_value(key, value)
+    device, rank, world = setup_distributed(device)
+    resume_path = None
+    if resume:
+        resume_path, state = ckpt.resume_point(resume, warn=None if rank == 0 else (lambda message: None))
+        cfg = {**state["config"], **overrides}
+        run_dir = resume_path.parent
     else:
-        cfg = make_config(a.preset, overrides)
-        name = [str(_next_run_dir(Path(a.out), a.preset or "default")) if rank == 0 else None]
+        cfg = make_config(preset, overrides)
+        name = [str(_next_run_dir(Path(out), preset)) if rank == 0 else None]
         if world > 1:  # every rank must write into rank 0's new folder
             torch.distributed.broadcast_object_list(name, src=0)
         run_dir = Path(name[0])
-    evaluator = None
-    if a.metrics:
-        from ganeval.hooks import Evaluator  # lazy: the trainer works without ganeval.hooks
-        from .dataset import MANIFEST, MultiResDataset, builtin_images
-        data = cfg["data"]
-        if data in (None, "builtin"):  # the same images train() will build
-            real = builtin_images(cfg["resolution"] or 32, cfg["builtin_num"])
-        elif (Path(data) / MANIFEST).is_file():  # a cache: its full-resolution level
-            real = MultiResDataset(data).full_resolution_path()
-        else:
-            real = data
-        evaluator = Evaluator(real, metrics=tuple(a.metrics.split(",")), num_images=a.metrics_num, seed=0,
-                              out_dir=run_dir, latent_dim=cfg["latent_size"], input_range=(-1, 1))
+    metrics = _measurable(metrics, cfg, run_dir, explicit=ctx.get_parameter_source("metrics")
+                          is not click.core.ParameterSource.DEFAULT, say=rank == 0)
+    evaluator = _RunEvaluator(cfg, run_dir, metrics, metrics_num, str(device)) if metrics else None
+    path = train(cfg, run_dir, evaluator=evaluator, resume=resume_path, device=str(device))
     if rank == 0:
-        print(f"run dir: {run_dir}", file=sys.stderr)
-    path = train(cfg, run_dir, evaluator=evaluator, resume=a.resume, device=str(device))
-    if rank == 0:
-        print(path)
-    return 0
+        click.echo(str(path))
 
 
-def cmd_generate(a: argparse.Namespace) -> int:
+@cli.command("generate")
+@click.argument("checkpoint")
+@click.argument("out_dir")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default=None, callback=_check_device, help=_DEVICE_HELP)
+@click.option("--num", type=click.IntRange(min=1), default=16, show_default=True, help="Number of images.")
+@debug_option
+def generate_cmd(checkpoint, out_dir, seed, device, num):
+    """Write NUM PNGs from G_ema of CHECKPOINT into OUT_DIR."""
     from PIL import Image
-    G, lod, dev = ckpt.load_G_ema(a.checkpoint, a.device)
-    out = Path(a.out_dir)
+    G, lod, dev = ckpt.load_G_ema(checkpoint, device)
+    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    z = torch.randn(a.num, G.latent_size, generator=torch.Generator().manual_seed(a.seed))
+    z = torch.randn(num, G.latent_size, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
         for i, chunk in enumerate(z.split(64)):
             for j, img in enumerate(_to_uint8(G(chunk.to(dev), lod))):
-                Image.fromarray(img.permute(1, 2, 0).numpy()).save(out / f"seed{a.seed:04d}-{i * 64 + j:06d}.png")
-    print(f"wrote {a.num} images to {out}")
-    return 0
+                path = out / f"seed{seed:04d}-{i * 64 + j:06d}.png"
+                tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")  # never a torn PNG under the real name
+                try:
+                    Image.fromarray(img.permute(1, 2, 0).numpy()).save(tmp, format="PNG")
+                    os.replace(tmp, path)
+                finally:
+                    tmp.unlink(missing_ok=True)
+    click.echo(f"wrote {num} images to {out}")
 
 
-def cmd_interpolate(a: argparse.Namespace) -> int:
+@cli.command("interpolate")
+@click.argument("checkpoint")
+@click.argument("out")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default=None, callback=_check_device, help=_DEVICE_HELP)
+@click.option("--steps", type=click.IntRange(min=1), default=8, show_default=True, help="Images per path.")
+@click.option("--rows", type=click.IntRange(min=1), default=4, show_default=True, help="Number of paths.")
+@debug_option
+def interpolate_cmd(checkpoint, out, seed, device, steps, rows):
+    """Write ROWS spherical latent paths of STEPS images each from CHECKPOINT as one grid OUT."""
     from .train import save_grid
-    G, lod, dev = ckpt.load_G_ema(a.checkpoint, a.device)
-    z = torch.randn(a.rows, 2, G.latent_size, generator=torch.Generator().manual_seed(a.seed))
-    t = torch.linspace(0, 1, a.steps).view(1, -1, 1)
+    G, lod, dev = ckpt.load_G_ema(checkpoint, device)
+    z = torch.randn(rows, 2, G.latent_size, generator=torch.Generator().manual_seed(seed))
+    t = torch.linspace(0, 1, steps).view(1, -1, 1)
     # Spherical interpolation: Gaussian latents keep their norm along the path.
     omega = torch.acos((torch.nn.functional.normalize(z[:, 0], dim=1) * torch.nn.functional.normalize(z[:, 1], dim=1))
                        .sum(1).clamp(-1, 1)).view(-1, 1, 1)
     path = (torch.sin((1 - t) * omega) * z[:, :1] + torch.sin(t * omega) * z[:, 1:]) / torch.sin(omega)
     with torch.no_grad():
         images = G(path.reshape(-1, G.latent_size).to(dev), lod)
-    save_grid(images.clamp(-1, 1), (a.steps, a.rows), a.out)
-    print(f"wrote {a.out}")
-    return 0
+    save_grid(images.clamp(-1, 1), (steps, rows), out)
+    click.echo(f"wrote {out}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m reference_trainer", description="Reference ProGAN trainer.")
-    sub = p.add_subparsers(dest="cmd", required=True)
-    t = sub.add_parser("train", help="train (or --resume) a ProGAN")
-    t.add_argument("--preset", choices=sorted(PRESETS), default="cpu-tiny")
-    t.add_argument("--data", default=None, help="cache folder, image folder/zip/npy, or 'builtin' (default)")
-    t.add_argument("--out", default="runs", help="parent folder of the new run folder")
-    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (JSON value)")
-    t.add_argument("--resume", default=None, metavar="RUNDIR", help="continue RUNDIR exactly where it stopped")
-    t.add_argument("--metrics", default=None, help="comma list for ganeval.hooks.Evaluator, e.g. swd,msssim")
-    t.add_argument("--metrics-kimg", type=float, default=None)
-    t.add_argument("--metrics-num", type=int, default=1024, help="images per metric evaluation")
-    t.add_argument("--seed", type=int, default=None)
-    t.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
-    t.set_defaults(fn=cmd_train)
-    for name, fn, help_ in (("generate", cmd_generate, "write N PNGs from G_ema"),
-                            ("interpolate", cmd_interpolate, "write a latent interpolation grid")):
-        g = sub.add_parser(name, help=help_)
-        g.add_argument("checkpoint")
-        g.add_argument("out_dir" if name == "generate" else "out")
-        g.add_argument("--seed", type=int, default=0)
-        g.add_argument("--device", default=None)
-        if name == "generate":
-            g.add_argument("--num", type=int, default=16)
-        else:
-            g.add_argument("--steps", type=int, default=8)
-            g.add_argument("--rows", type=int, default=4)
-        g.set_defaults(fn=fn)
-    a = p.parse_args(argv)
-    try:
-        return a.fn(a)
-    except Exception as e:
-        from ganeval.errors import GanevalError
-        if isinstance(e, (GanevalError, KeyError, FileNotFoundError)):
-            print(f"error: {e}", file=sys.stderr)
-            return getattr(e, "exit_code", 2)
-        raise
+    """Run the command line on `argv` (default sys.argv[1:]) and return the exit code."""
+    return run_cli(cli, argv, "python -m reference_trainer")
 
 
 if __name__ == "__main__":

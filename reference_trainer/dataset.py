@@ -11,12 +11,11 @@ process_reals ``mirror_augment``), so the cache itself never holds flipped copie
 
 Command line::
 
-    python -m reference_trainer.dataset build SRC OUT --resolution 256 [--mirror]
+    python -m reference_trainer.dataset build SRC OUT --resolution 256 [--mirror] [--recursive] [--skip-bad]
     python -m reference_trainer.dataset builtin OUT --resolution 32 --num 2048 [--seed 0]
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -24,10 +23,12 @@ import sys
 from pathlib import Path
 from typing import Any, Iterator
 
+import click
 import numpy as np
 import torch
 
-from ganeval.errors import DataError
+from ganeval.cli.boundary import BoundaryGroup, debug_option, set_debug
+from ganeval.errors import DataError, UsageError
 
 MANIFEST = "manifest.json"
 BUILTIN_IMAGES = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry")
@@ -38,10 +39,34 @@ def _level_name(res: int) -> str:
 
 
 def write_cache(batches: Iterator[np.ndarray], num_images: int, resolution: int, out: str | os.PathLike,
-                *, mirror: bool = False, source: str = "") -> Path:
-    """Write uint8 NCHW batches at `resolution` as a multi-resolution cache in `out`."""
+                *, mirror: bool = False, source: str = "", allow_fewer: bool = False) -> Path:
+    """Write uint8 NCHW batches at `resolution` as a multi-resolution cache in `out`.
+
+    `num_images` is exact unless `allow_fewer` (a source that skips bad files yields fewer)."""
     out = Path(out)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        i = _write_levels(batches, num_images, resolution, out, source, allow_fewer)
+    except BaseException:
+        # A failed build leaves no temporary levels, and no folder it made itself.
+        for tmp in out.glob("res*.*.npy"):
+            if tmp.name.endswith((".tmp.npy", ".part.npy")):
+                tmp.unlink(missing_ok=True)
+        if created and not any(out.iterdir()):
+            out.rmdir()
+        raise
+    levels = [2 ** r for r in range(int(math.log2(resolution)), 1, -1)]
+    manifest = dict(format="reference_trainer-multires-v1", resolution=resolution, num_images=i,
+                    levels={str(r): _level_name(r) for r in levels}, mirror=mirror, source=source)
+    tmp = out / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=1))
+    os.replace(tmp, out / MANIFEST)
+    return out
+
+
+def _write_levels(batches: Iterator[np.ndarray], num_images: int, resolution: int, out: Path, source: str,
+                  allow_fewer: bool) -> int:
     log2 = int(math.log2(resolution))
     levels = [2 ** r for r in range(log2, 1, -1)]
     arrays = {r: np.lib.format.open_memmap(out / (_level_name(r) + ".tmp.npy"), mode="w+", dtype=np.uint8,
@@ -58,43 +83,53 @@ def write_cache(batches: Iterator[np.ndarray], num_images: int, resolution: int,
                        + img[:, :, 1::2, 1::2]) * 0.25
             arrays[r][i:i + len(img)] = np.rint(img).clip(0, 255).astype(np.uint8)
         i += len(img)
-    if i != num_images:
+    if i != num_images and not (allow_fewer and i > 0):
         raise DataError(f"{source}: yielded {i} images, expected {num_images}")
     for r, a in arrays.items():
+        tmp = out / (_level_name(r) + ".tmp.npy")
+        if i < num_images:  # the .npy header holds the count, so the level is rewritten at its size
+            part = out / (_level_name(r) + ".part.npy")
+            np.lib.format.open_memmap(part, mode="w+", dtype=np.uint8, shape=(i, 3, r, r))[:] = a[:i]
+            os.replace(part, tmp)
         a.flush()
         del a
-        os.replace(out / (_level_name(r) + ".tmp.npy"), out / _level_name(r))
-    manifest = dict(format="reference_trainer-multires-v1", resolution=resolution, num_images=num_images,
-                    levels={str(r): _level_name(r) for r in levels}, mirror=mirror, source=source)
-    tmp = out / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1))
-    os.replace(tmp, out / MANIFEST)
-    return out
+        os.replace(tmp, out / _level_name(r))
+    return i
 
 
 def build(src: Any, out: str | os.PathLike, resolution: int | None = None, *, mirror: bool = False,
-          num_images: int | None = None, batch_size: int = 256) -> Path:
+          num_images: int | None = None, batch_size: int = 256, recursive: bool = False,
+          skip_bad: bool = False) -> Path:
     """Turn any ganeval image source (folder, zip, npy/npz, array) into a cache in `out`.
 
     The source must hold square images; `resolution` (a power of two >= 4, default the
-    source's) resizes files with PIL bicubic when it differs from theirs.  Raises
-    `DataError` naming the source for anything unusable.
+    source's) resizes files with PIL bicubic when it differs from theirs.  `recursive` and
+    `skip_bad` are `ganeval.sources.open_source`'s.  Raises `DataError` naming the source for
+    anything unusable.
     """
     from ganeval.io.sources import open_source
     name = os.fspath(src) if isinstance(src, (str, os.PathLike)) else type(src).__name__
-    source = open_source(src, num_images=num_images)
-    size = source.resolution
-    if size is None:
-        raise DataError(f"{name}: cannot tell the image size; pass a folder, zip or array")
-    res = resolution or size[0]
-    if res < 4 or res != 2 ** int(math.log2(res)):
-        raise DataError(f"{name}: resolution {res} is not a power of two >= 4; pass --resolution 2**k")
-    if tuple(size) != (res, res):
-        if not isinstance(src, (str, os.PathLike)) or Path(src).suffix.lower() in (".npy", ".npz"):
-            raise DataError(f"{name}: images are {size[0]}x{size[1]}, not {res}x{res}; resize them first")
-        source = open_source(src, num_images=num_images, resize=res)
-    batches = (b.numpy() for b in source.batches(batch_size))
-    return write_cache(batches, len(source), res, out, mirror=mirror, source=name)
+    is_file_set = isinstance(src, (str, os.PathLike)) and Path(src).suffix.lower() not in (".npy", ".npz")
+    # Files are resized on decode whenever a resolution is asked for, so a folder of mixed
+    # sizes works too (PIL returns a same-size image unchanged).
+    resize = resolution if is_file_set else None
+    try:
+        source = open_source(src, num_images=num_images, recursive=recursive, skip_bad=skip_bad, resize=resize)
+        size = source.resolution
+        if size is None:
+            raise DataError(f"{name}: cannot tell the image size; pass a folder, zip or array")
+        res = resolution or size[0]
+        if res < 4 or res != 2 ** int(math.log2(res)):
+            raise DataError(f"{name}: resolution {res} is not a power of two >= 4; pass --resolution 2**k")
+        if tuple(size) != (res, res):
+            if not is_file_set:
+                raise DataError(f"{name}: images are {size[0]}x{size[1]}, not {res}x{res}; resize them first")
+            source = open_source(src, num_images=num_images, recursive=recursive, skip_bad=skip_bad, resize=res)
+        batches = (b.numpy() for b in source.batches(batch_size))
+        return write_cache(batches, len(source), res, out, mirror=mirror, source=name, allow_fewer=skip_bad)
+    except DataError as e:
+        # ganeval's image reader names its own command line's option for resizing.
+        raise DataError(str(e).replace("--resize R", "--resolution R")) from None
 
 
 def builtin_images(resolution: int = 32, num: int = 2048, seed: int = 0) -> np.ndarray:
@@ -114,7 +149,9 @@ def builtin_images(resolution: int = 32, num: int = 2048, seed: int = 0) -> np.n
             continue
         photos.append(Image.fromarray(np.ascontiguousarray(a[..., :3])))
     if not photos:
-        raise DataError("skimage.data: no bundled photos could be read; pass --data PATH instead")
+        raise DataError("skimage.data: none of the bundled photos could be read (is scikit-image fully "
+                        "installed?); build a cache from your own images with "
+                        "`python -m reference_trainer.dataset build SRC OUT`")
     rng = np.random.default_rng(seed)
     out = np.empty((num, 3, resolution, resolution), np.uint8)
     for i in range(num):
@@ -225,33 +262,69 @@ class Sampler:
         self._perm = self._permutation()
 
 
-def _main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m reference_trainer.dataset", description=__doc__.split("\n")[0])
-    sub = p.add_subparsers(dest="cmd", required=True)
-    b = sub.add_parser("build", help="image folder/zip/npy -> multi-resolution cache")
-    b.add_argument("src")
-    b.add_argument("out")
-    b.add_argument("--resolution", type=int, default=None)
-    b.add_argument("--mirror", action="store_true", help="flip half the reals left-right at load time")
-    b.add_argument("--num", type=int, default=None, help="use only the first N images")
-    bi = sub.add_parser("builtin", help="random crops of scikit-image photos -> cache")
-    bi.add_argument("out")
-    bi.add_argument("--resolution", type=int, default=32)
-    bi.add_argument("--num", type=int, default=2048)
-    bi.add_argument("--seed", type=int, default=0)
-    a = p.parse_args(argv)
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+
+def run_cli(group: click.Group, argv: list[str] | None, prog_name: str) -> int:
+    """Run a click command line on `argv` (default sys.argv[1:]) and return its exit code, so
+    tests can call it like a function and ``sys.exit(...)`` can wrap it."""
     try:
-        if a.cmd == "build":
-            path = build(a.src, a.out, a.resolution, mirror=a.mirror, num_images=a.num)
-        else:
-            path = build_builtin(a.out, a.resolution, a.num, a.seed)
-    except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    meta = json.loads((path / MANIFEST).read_text())
-    print(f"wrote {path}: {meta['num_images']} images, levels {sorted(map(int, meta['levels']))}")
+        group.main(args=argv, prog_name=prog_name, standalone_mode=True)
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     return 0
 
+
+def check_resolution(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+    """Click callback: the cache's levels halve down to 4x4, so a resolution is 2**k >= 4."""
+    if value is not None and (value < 4 or 2 ** int(math.log2(value)) != value):
+        raise UsageError(f"--resolution {value}: not a power of two >= 4; use e.g. 32, 64 or 256")
+    return value
+
+
+@click.group(cls=BoundaryGroup, context_settings=CONTEXT)
+@click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
+def cli(debug: bool) -> None:
+    """Multi-resolution dataset caches for the reference ProGAN trainer."""
+    set_debug(debug)
+
+
+def _report(path: Path) -> None:
+    meta = json.loads((path / MANIFEST).read_text())
+    click.echo(f"wrote {path}: {meta['num_images']} images, levels {sorted(map(int, meta['levels']))}")
+
+
+@cli.command("build")
+@click.argument("src")
+@click.argument("out")
+@click.option("--resolution", type=int, default=None, callback=check_resolution,
+              help="Power of two >= 4; files of another size are resized (default: the source's size).")
+@click.option("--mirror", is_flag=True, help="Flip half the reals left-right at load time.")
+@click.option("--num", type=click.IntRange(min=1), default=None, help="Use only the first N images.")
+@click.option("--recursive", "-r", is_flag=True, help="Search sub-folders of a folder SRC.")
+@click.option("--skip-bad", is_flag=True, help="Skip files that cannot be decoded instead of failing.")
+@debug_option
+def build_cmd(src, out, resolution, mirror, num, recursive, skip_bad):
+    """Image folder/zip/npy SRC -> multi-resolution cache OUT."""
+    _report(build(src, out, resolution, mirror=mirror, num_images=num, recursive=recursive, skip_bad=skip_bad))
+
+
+@cli.command("builtin")
+@click.argument("out")
+@click.option("--resolution", type=int, default=32, show_default=True, callback=check_resolution)
+@click.option("--num", type=click.IntRange(min=1), default=2048, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@debug_option
+def builtin_cmd(out, resolution, num, seed):
+    """Random crops of scikit-image's photos -> cache OUT."""
+    _report(build_builtin(out, resolution, num, seed))
+
+
+def _main(argv: list[str] | None = None) -> int:
+    return run_cli(cli, argv, "python -m reference_trainer.dataset")
+
+
+main = _main
 
 if __name__ == "__main__":
     sys.exit(_main())

@@ -1,13 +1,18 @@
 """Configurations: official defaults (train.py, networks.py, loss.py, config.py) and presets.
 
 Every key is flat and can be overridden from the CLI with ``--set key=value`` (values are
-parsed as JSON, so ``--set minibatch_dict='{"4": 64}'`` works).  Keys keep the official names.
+parsed as JSON, so ``--set minibatch_dict='{"4": 64}'`` works, and checked against the
+default's type by `check_value`).  Keys keep the official names.
 """
 from __future__ import annotations
 
 import copy
+import difflib
 import json
+import math
 from typing import Any
+
+from ganeval.errors import UsageError
 
 DEFAULTS: dict[str, Any] = dict(
     # Data (official dataset.py / train.py).
@@ -68,6 +73,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         G_lrate_dict={1024: 0.0015},
         D_lrate_dict={1024: 0.0015},
         total_kimg=12000,
+        metrics_kimg=500,                # 24 SWD points: a curve for `ganeval report`
     ),
     # All 7 phases (4, fade 8, 8, fade 16, 16, fade 32, 32) in about 2 minutes on 2 CPU cores.
     "cpu-tiny": dict(
@@ -85,7 +91,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         tick_kimg_dict={},
         checkpoint_kimg=10,
         grid_size=[8, 8],
-        metrics_kimg=14,
+        metrics_kimg=14,                 # SWD at 14, 28, 42 kimg: a curve for ~11 s of a ~220 s run
         # ~2000 steps in all: the paper's 0.999 (a ~1000-step horizon) would leave G_ema
         # near its random init, so the tiny preset averages over ~100 steps instead.
         G_smoothing=0.99,
@@ -93,30 +99,74 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+# The value type of keys whose default cannot tell it: None defaults, and kimg amounts whose
+# official defaults happen to be whole numbers.  Every other key takes its default's type.
+_TYPES: dict[str, type] = dict(data=str, resolution=int, mirror_augment=bool, keep_checkpoints=int,
+                               grid_size=list, metrics_kimg=float, total_kimg=float, lod_training_kimg=float,
+                               lod_transition_kimg=float, tick_kimg_base=float)
+_CHOICES = dict(loss=("wgangp", "lsgan", "logistic"), gp_norm_space=("full", "current"))
+_TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+               list: "a JSON list", dict: "a JSON object"}
+
+
+def check_value(key: str, value: Any) -> Any:
+    """`value` if it suits config `key`, else `UsageError` naming the key and what it takes."""
+    if key not in DEFAULTS:
+        close = difflib.get_close_matches(key, list(DEFAULTS), n=3, cutoff=0.6)
+        hint = f"did you mean {' or '.join(close)}?" if close else "see reference_trainer/presets.py for the keys"
+        raise UsageError(f"unknown config key {key!r}; {hint}")
+    want = _TYPES.get(key, type(DEFAULTS[key]))
+    nullable = DEFAULTS[key] is None
+    if value is None and nullable:
+        return None
+    ok = (isinstance(value, bool) if want is bool else
+          isinstance(value, (int, float)) and not isinstance(value, bool) if want is float else
+          isinstance(value, int) and not isinstance(value, bool) if want is int else
+          isinstance(value, want))
+    if ok and want is dict:  # resolution-keyed dicts: {"4": 128, ...}
+        ok = all(str(k).isdigit() and isinstance(v, (int, float)) and not isinstance(v, bool)
+                 for k, v in value.items())
+    if not ok:
+        what = _TYPE_NAMES[want] + (" or null" if nullable else "")
+        if want is dict:
+            what += ' mapping resolutions to numbers, e.g. {"4": 64}'
+        raise UsageError(f"config key {key}: expects {what}, got {json.dumps(value)}")
+    if key in _CHOICES and value not in _CHOICES[key]:
+        raise UsageError(f"config key {key}: {value!r} is not one of {', '.join(_CHOICES[key])}")
+    if key == "resolution" and (value < 4 or 2 ** int(math.log2(value)) != value):
+        raise UsageError(f"config key resolution: {value} is not a power of two >= 4; use e.g. 32 or 256")
+    if key == "grid_size" and not (len(value) == 2 and all(isinstance(v, int) and not isinstance(v, bool)
+                                                           and v > 0 for v in value)):
+        raise UsageError(f"config key grid_size: expects [width, height] in images, got {json.dumps(value)}")
+    return value
+
+
 def make_config(preset: str | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """DEFAULTS, then the preset, then `overrides` (unknown keys are an error)."""
+    """DEFAULTS, then the preset, then `overrides` (checked with `check_value`)."""
     if preset is not None and preset not in PRESETS:
-        raise KeyError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
+        raise UsageError(f"unknown preset {preset!r}; choose from {', '.join(sorted(PRESETS))}")
     cfg = copy.deepcopy(DEFAULTS)
-    for layer in (PRESETS.get(preset, {}), overrides or {}):
-        for k, v in layer.items():
-            if k not in DEFAULTS:
-                raise KeyError(f"unknown config key {k!r}")
-            cfg[k] = copy.deepcopy(v)
+    cfg.update(copy.deepcopy(PRESETS.get(preset, {})))
+    for k, v in (overrides or {}).items():
+        cfg[k] = copy.deepcopy(check_value(k, v))
     return cfg
 
 
 def parse_set(items: list[str]) -> dict[str, Any]:
-    """Parse ``key=value`` strings; values are JSON when they parse, else plain strings."""
+    """Parse and check ``key=value`` strings (values are JSON; plain text where a string is due)."""
     out = {}
     for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ValueError(f"--set expects key=value, got {item!r}")
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UsageError(f"--set {item!r}: expects KEY=VALUE, e.g. --set total_kimg=60")
         try:
-            out[key.strip()] = json.loads(value)
+            value = json.loads(text)
         except json.JSONDecodeError:
-            out[key.strip()] = value
+            value = text
+        if _TYPES.get(key, type(DEFAULTS.get(key))) is str and not isinstance(value, str):
+            value = text  # --set data=2024 names a folder, not a number
+        out[key] = check_value(key, value)
     return out
 
 

@@ -21,6 +21,8 @@ import json
 import math
 import os
 import random
+import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -28,6 +30,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 import torch.distributed as dist
+from ganeval.errors import DataError
+from ganeval.fileio import append_line, atomic_write, atomic_write_text
 
 from . import checkpoint as ckpt
 from .dataset import MultiResDataset, Sampler, build, build_builtin, MANIFEST
@@ -52,18 +56,41 @@ def train(config: dict[str, Any], run_dir: str | os.PathLike, *, evaluator: Call
     ``metrics_kimg`` and at the end, where ``generate(latents)`` runs G_ema at the current
     lod and returns images in [-1, 1] nearest-upscaled to full resolution (official Gs
     output is always full size).  Under torchrun, every rank must call this function.
+
+    A run folder this call creates is removed again (with any parent folders created for it)
+    when training fails before it has logged anything, so a failed start leaves no husk.
     """
+    run_dir = Path(run_dir)
+    made = [d for d in (run_dir, *run_dir.parents) if not d.exists()]  # deepest first
+    try:
+        return _train(config, run_dir, evaluator=evaluator, resume=resume, device=device, progress=progress)
+    except BaseException:
+        started = any((run_dir / name).exists() for name in ("log.jsonl", "metrics.jsonl")) or ckpt.snapshots(run_dir)
+        if made and not started and int(os.environ.get("RANK", "0")) == 0:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            for parent in made[1:]:
+                try:
+                    parent.rmdir()
+                except OSError:  # no longer empty: someone else uses it now
+                    break
+        raise
+
+
+def _train(config: dict[str, Any], run_dir: Path, *, evaluator: Callable | None, resume: str | os.PathLike | None,
+           device: str | None, progress: bool) -> Path:
     cfg = {**DEFAULTS, **config}
     device, rank, world = setup_distributed(device)
-    run_dir = Path(run_dir)
-    state0 = ckpt.load(_resolve_resume(resume)) if resume is not None else None
+    resume_path, state0 = None, None
+    if resume is not None:  # only rank 0 says which torn snapshots it skipped
+        resume_path, state0 = ckpt.resume_point(resume, warn=None if rank == 0 else (lambda message: None))
     if rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.json").write_text(json.dumps(cfg, indent=1, default=str))
+        atomic_write_text(run_dir / "config.json", json.dumps(cfg, indent=1, default=str))
     data = _open_data(cfg, run_dir, rank, world)
     res_log2 = data.resolution_log2
     mirror = data.mirror if cfg["mirror_augment"] is None else bool(cfg["mirror_augment"])
     sched_cfg = {k: (int_keys(cfg[k]) if isinstance(cfg[k], dict) else cfg[k]) for k in SCHED_KEYS}
+    _check_size(cfg, data, sched_cfg, world, rank)
     amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bool(cfg["amp"]) and device.type == "cuda")
     gp_scale = lambda lod: 2.0 ** -math.floor(lod) if cfg["gp_norm_space"] == "full" else 1.0  # noqa: E731
 
@@ -106,10 +133,12 @@ def train(config: dict[str, Any], run_dir: str | os.PathLike, *, evaluator: Call
             img = G_ema(latents.to(device), max(lod, 0.0)).float()
         return upscale2d(img, data.resolution // img.shape[-1]).clamp(-1, 1)
 
+    if progress and rank == 0:  # only now: a start that fails has no folder to point to
+        print(f"run dir: {run_dir}", file=sys.stderr)
     bar = _progress_bar(total_nimg, st["cur_nimg"], progress and rank == 0)
     tick_stats: dict[str, list] = {}
     tick_start_time, sec_per_kimg = time.time(), float("nan")
-    last_path = ckpt.latest(run_dir) if state0 is not None else None
+    last_path = resume_path
     while st["cur_nimg"] < total_nimg:
         sched = training_schedule(st["cur_nimg"], res_log2, num_gpus=world, **sched_cfg)
         if cfg["reset_opt_for_new_lod"] and lod_changed(sched.lod, st["prev_lod"]):
@@ -162,8 +191,7 @@ def train(config: dict[str, Any], run_dir: str | os.PathLike, *, evaluator: Call
                         sec_per_kimg=sec_per_kimg, images_per_s=nimg / max(elapsed, 1e-9),
                         peak_mem_mb=_peak_mem_mb(device), total_time_s=st["total_time"])
             if rank == 0:
-                with open(run_dir / "log.jsonl", "a") as f:
-                    f.write(json.dumps(line) + "\n")
+                append_line(run_dir / "log.jsonl", json.dumps(line))
                 if st["cur_tick"] % cfg["image_snapshot_ticks"] == 0 or done:
                     save_grid(torch.cat([generate(z) for z in grid_latents.split(64)]), (gw, gh),
                               run_dir / f"fakes{st['cur_nimg'] // 1000:06d}.png")
@@ -212,7 +240,9 @@ def save_grid(images: torch.Tensor, grid: tuple[int, int], path: str | os.PathLi
     if x.shape[0] < gw * gh:
         x = torch.cat([x, x.new_zeros(gw * gh - x.shape[0], c, h, w)])
     x = x.view(gh, gw, c, h, w).permute(0, 3, 1, 4, 2).reshape(gh * h, gw * w, c)
-    Image.fromarray(x.numpy()).save(path)
+    fmt = Image.registered_extensions().get(Path(path).suffix.lower(), "PNG")
+    with atomic_write(path, "wb") as f:
+        Image.fromarray(x.numpy()).save(f, format=fmt)
 
 
 def _official_grid(resolution: int) -> tuple[int, int]:
@@ -237,36 +267,56 @@ def setup_distributed(device: str | None = None) -> tuple[torch.device, int, int
     return device, rank, world
 
 
-def _resolve_resume(resume: str | os.PathLike) -> Path:
-    p = Path(resume)
-    if p.is_dir():
-        found = ckpt.latest(p)
-        if found is None:
-            raise FileNotFoundError(f"{p}: no network-snapshot-*.pt to resume from")
-        return found
-    return p
+def data_cache_path(cfg: dict, run_dir: str | os.PathLike) -> Path:
+    """The cache a run with `cfg` in `run_dir` trains on: the built-in data's or a raw source's
+    cache inside the run folder, or the cache folder `cfg["data"]` names."""
+    src = cfg["data"]
+    if src in (None, "builtin"):
+        return Path(run_dir) / "builtin-data"
+    if (Path(src) / MANIFEST).is_file():
+        return Path(src)
+    return Path(run_dir) / "data-cache"
 
 
 def _open_data(cfg: dict, run_dir: Path, rank: int, world: int) -> MultiResDataset:
     src = cfg["data"]
-    if src in (None, "builtin"):
-        path = run_dir / "builtin-data"
-        if rank == 0:
-            build_builtin(path, cfg["resolution"] or 32, cfg["builtin_num"], seed=0)
-    elif (Path(src) / MANIFEST).is_file():
-        path = Path(src)
-    else:
-        path = run_dir / "data-cache"
-        if rank == 0 and not (path / MANIFEST).is_file():
+    path = data_cache_path(cfg, run_dir)
+    if rank == 0 and src in (None, "builtin"):
+        build_builtin(path, cfg["resolution"] or 32, cfg["builtin_num"], seed=0)
+    elif rank == 0 and path != Path(src) and not (path / MANIFEST).is_file():
+        try:
             build(src, path, cfg["resolution"], mirror=bool(cfg["mirror_augment"]))
+        except DataError as e:
+            if "--" not in str(e):
+                raise
+            # The advice names options of the dataset tool, which `train --data` does not have.
+            raise DataError(f"{e} (options of `python -m reference_trainer.dataset build`: build a cache "
+                            "with it, then train with --data CACHE)") from None
     if world > 1:
         dist.barrier()
     data = MultiResDataset(path)
     if cfg["resolution"] and cfg["resolution"] != data.resolution:
-        from ganeval.errors import DataError
         raise DataError(f"{path}: cache is {data.resolution}x{data.resolution} but resolution={cfg['resolution']}; "
                         "rebuild it or drop the resolution setting")
     return data
+
+
+def _check_size(cfg: dict, data: MultiResDataset, sched_cfg: dict, world: int, rank: int) -> None:
+    """Refuse a set smaller than a minibatch (every minibatch would repeat images, and the
+    minibatch-stddev layer would see duplicates as low diversity); warn below 1000 images."""
+    n = len(data)
+    name = f"the built-in data (builtin_num={n})" if cfg["data"] in (None, "builtin") else str(cfg["data"])
+    lowest = min(int(math.log2(sched_cfg["lod_initial_resolution"])), data.resolution_log2)
+    for r_log2 in range(lowest, data.resolution_log2 + 1):
+        # The official schedule at the start of training with this resolution as the first one.
+        first = dict(sched_cfg, lod_initial_resolution=2 ** r_log2)
+        mb = training_schedule(0, r_log2, num_gpus=world, **first).minibatch
+        if n < mb:
+            raise DataError(f"{name}: {n} training images, fewer than one minibatch ({mb} at {2 ** r_log2}x"
+                            f"{2 ** r_log2}); use more images or lower minibatch_base/minibatch_dict with --set")
+    if n < 1000 and rank == 0:
+        print(f"warning: {name}: only {n} training images (fewer than 1000); expect D to memorize them",
+              file=sys.stderr)
 
 
 def _seed_all(seed: int) -> None:
