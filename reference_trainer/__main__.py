@@ -13,7 +13,7 @@ usage (options, ``--set`` keys and values, devices), each found before any work 
 from __future__ import annotations
 
 import difflib
-import os
+import itertools
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -67,7 +67,7 @@ def _training_resolution(cfg: dict[str, Any], run_dir: Path) -> int | None:
         return MultiResDataset(cache).resolution
     if cfg["data"] in (None, "builtin"):
         return 32  # train() builds the built-in data at 32x32 when no resolution is set
-    from ganeval.sources import open_source
+    from ganeval.io.sources import open_source
     size = open_source(cfg["data"]).resolution
     return size[0] if size else None
 
@@ -94,10 +94,6 @@ def _next_run_dir(out: Path, desc: str) -> Path:
     # train() makes the folder and removes it again if the start fails.
     ids = [int(p.name[:5]) for p in out.iterdir() if p.is_dir() and p.name[:5].isdigit()] if out.is_dir() else []
     return out / f"{max(ids, default=-1) + 1:05d}-{desc}"
-
-
-def _to_uint8(img: torch.Tensor) -> torch.Tensor:
-    return ((img.float().cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
 
 
 class _RunEvaluator:
@@ -183,22 +179,22 @@ def train_cmd(ctx, preset, data, out, sets, resume, metrics, metrics_kimg, metri
 @click.option("--num", type=click.IntRange(min=1), default=16, show_default=True, help="Number of images.")
 @debug_option
 def generate_cmd(checkpoint, out_dir, seed, device, num):
-    """Write NUM PNGs from G_ema of CHECKPOINT into OUT_DIR."""
+    """Write NUM PNGs from G_ema of CHECKPOINT into OUT_DIR (full resolution, as ganeval sees it)."""
     from PIL import Image
-    G, lod, dev = ckpt.load_G_ema(checkpoint, device)
+
+    from ganeval.io.fileio import atomic_write
+
+    from .sampling import sample_batches
+    batches = sample_batches(checkpoint, num, seed, device)
+    first = next(batches)  # loads the checkpoint: a file that is not one fails before OUT_DIR exists
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    z = torch.randn(num, G.latent_size, generator=torch.Generator().manual_seed(seed))
-    with torch.no_grad():
-        for i, chunk in enumerate(z.split(64)):
-            for j, img in enumerate(_to_uint8(G(chunk.to(dev), lod))):
-                path = out / f"seed{seed:04d}-{i * 64 + j:06d}.png"
-                tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")  # never a torn PNG under the real name
-                try:
-                    Image.fromarray(img.permute(1, 2, 0).numpy()).save(tmp, format="PNG")
-                    os.replace(tmp, path)
-                finally:
-                    tmp.unlink(missing_ok=True)
+    i = 0
+    for batch in itertools.chain([first], batches):
+        for img in batch:
+            with atomic_write(out / f"seed{seed:04d}-{i:06d}.png", "wb") as f:  # never a torn PNG
+                Image.fromarray(img.permute(1, 2, 0).numpy()).save(f, format="PNG")
+            i += 1
     click.echo(f"wrote {num} images to {out}")
 
 

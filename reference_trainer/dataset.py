@@ -29,9 +29,9 @@ import torch
 
 from ganeval.cli.boundary import BoundaryGroup, debug_option, set_debug
 from ganeval.errors import DataError, UsageError
+from ganeval.io.samples import photo_crops
 
 MANIFEST = "manifest.json"
-BUILTIN_IMAGES = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry")
 
 
 def _level_name(res: int) -> str:
@@ -104,7 +104,7 @@ def build(src: Any, out: str | os.PathLike, resolution: int | None = None, *, mi
 
     The source must hold square images; `resolution` (a power of two >= 4, default the
     source's) resizes files with PIL bicubic when it differs from theirs.  `recursive` and
-    `skip_bad` are `ganeval.sources.open_source`'s.  Raises `DataError` naming the source for
+    `skip_bad` are `ganeval.io.sources.open_source`'s.  Raises `DataError` naming the source for
     anything unusable.
     """
     from ganeval.io.sources import open_source
@@ -133,38 +133,10 @@ def build(src: Any, out: str | os.PathLike, resolution: int | None = None, *, mi
 
 
 def builtin_images(resolution: int = 32, num: int = 2048, seed: int = 0) -> np.ndarray:
-    """Random square crops of scikit-image's bundled photos, resized to `resolution`.
-
-    Deterministic for a given seed: crop side uniform in [1/4, 1/2] of the photo's short
-    side, position uniform, 50% left-right flips, resized with PIL's box filter (an area
-    average, like the cache's 2x2 box levels).  Needs no download.
-    """
-    import skimage.data
-    from PIL import Image
-    photos = []
-    for name in BUILTIN_IMAGES:
-        try:
-            a = getattr(skimage.data, name)()
-        except Exception:  # some skimage versions fetch a few photos over the network
-            continue
-        photos.append(Image.fromarray(np.ascontiguousarray(a[..., :3])))
-    if not photos:
-        raise DataError("skimage.data: none of the bundled photos could be read (is scikit-image fully "
-                        "installed?); build a cache from your own images with "
-                        "`python -m reference_trainer.dataset build SRC OUT`")
-    rng = np.random.default_rng(seed)
-    out = np.empty((num, 3, resolution, resolution), np.uint8)
-    for i in range(num):
-        img = photos[rng.integers(len(photos))]
-        w, h = img.size
-        side = int(rng.integers(min(w, h) // 4, min(w, h) // 2 + 1))
-        x, y = int(rng.integers(0, w - side + 1)), int(rng.integers(0, h - side + 1))
-        crop = img.crop((x, y, x + side, y + side)).resize((resolution, resolution), Image.BOX)
-        a = np.asarray(crop)
-        if rng.random() < 0.5:
-            a = a[:, ::-1]
-        out[i] = a.transpose(2, 0, 1)
-    return out
+    """The built-in training set: ganeval's photo crops (`ganeval.io.samples.photo_crops`) at
+    `resolution`, half of them mirrored left-right as ProGAN's ``--mirror`` augmentation does.
+    Deterministic for a given seed; needs no download."""
+    return photo_crops(num, resolution, seed=seed, flip=True)
 
 
 def build_builtin(out: str | os.PathLike, resolution: int = 32, num: int = 2048, seed: int = 0) -> Path:

@@ -6,7 +6,7 @@ sample through here, so every one of them sees the same pixels for the same seed
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
@@ -23,9 +23,9 @@ def to_pixels(images: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def sample_checkpoint(path: str | Path, num: int, seed: int = 0, device: Any = None,
-                      batch_size: int = 64) -> torch.Tensor:
-    """`num` uint8 NCHW images from a checkpoint's G_ema, latents drawn from `seed`.
+def sample_batches(path: str | Path, num: int, seed: int = 0, device: Any = None,
+                   batch_size: int = 64) -> Iterator[torch.Tensor]:
+    """`num` uint8 NCHW images from a checkpoint's G_ema in batches, latents drawn from `seed`.
 
     A snapshot taken before the last resolution is reached is sampled at its current level of
     detail and nearest-upscaled to full size, as the official Gs output always is.
@@ -35,8 +35,12 @@ def sample_checkpoint(path: str | Path, num: int, seed: int = 0, device: Any = N
     G, lod, dev = load_G_ema(str(path), device)
     full = 2 ** G.resolution_log2
     z = torch.randn(num, G.latent_size, generator=torch.Generator().manual_seed(seed))
-    out = []
     for chunk in z.split(batch_size):
         img = G(chunk.to(dev), lod).float()
-        out.append(to_pixels(upscale2d(img, full // img.shape[-1])))
-    return torch.cat(out)
+        yield to_pixels(upscale2d(img, full // img.shape[-1]))
+
+
+def sample_checkpoint(path: str | Path, num: int, seed: int = 0, device: Any = None,
+                      batch_size: int = 64) -> torch.Tensor:
+    """All of `sample_batches` as one uint8 NCHW tensor (for sets that fit in memory)."""
+    return torch.cat(list(sample_batches(path, num, seed, device, batch_size)))

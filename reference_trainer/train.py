@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from ganeval.errors import DataError
-from ganeval.fileio import append_line, atomic_write, atomic_write_text
+from ganeval.io.fileio import append_line, atomic_write, atomic_write_text
 
 from . import checkpoint as ckpt
 from .dataset import MultiResDataset, Sampler, build, build_builtin, MANIFEST
@@ -236,7 +236,8 @@ def save_grid(images: torch.Tensor, grid: tuple[int, int], path: str | os.PathLi
     from PIL import Image
     gw, gh = grid
     n, c, h, w = images.shape
-    x = ((images[: gw * gh].float().cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    from .sampling import to_pixels
+    x = to_pixels(images[: gw * gh])
     if x.shape[0] < gw * gh:
         x = torch.cat([x, x.new_zeros(gw * gh - x.shape[0], c, h, w)])
     x = x.view(gh, gw, c, h, w).permute(0, 3, 1, 4, 2).reshape(gh * h, gw * w, c)

@@ -23,7 +23,7 @@ from reference_trainer.train import train
 
 from conftest import write_pngs
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # 4x4 only (no growing), 64-image minibatches: 16 D steps per kimg, so a run to 1.024 kimg
 # takes a moment and leaves two snapshot files (kimg 0 at 512 images, kimg 1 at 1024).
@@ -310,9 +310,11 @@ def test_train_on_a_raw_folder_points_its_advice_at_the_dataset_tool(tmp_path, c
 def test_dataset_builtin_advice_names_only_its_own_options(tmp_path, capsys, monkeypatch):
     import skimage.data
 
+    from ganeval.io.samples import PHOTOS
+
     def gone():
         raise OSError("not bundled")
-    for name in dataset_mod.BUILTIN_IMAGES:
+    for name in PHOTOS:
         monkeypatch.setattr(skimage.data, name, gone)
     assert dataset_main(["builtin", str(tmp_path / "d"), "--resolution", "8", "--num", "4"]) == 1
     line = _one_line(capsys.readouterr().err)
