@@ -10,6 +10,13 @@ loads as it is.  The graph differs from torchvision's model where the FID graph 
 
 Input is uint8 RGB NCHW of any size: resized to 299x299 with TF1's bilinear resize, scaled
 as (x - 128) / 128, and run in float32.
+
+Speed: in eval mode each convolution's batch norm is folded into the convolution's weight and
+bias (`InceptionV3FID.fuse_`, which ``eval()`` calls; in float64, then cast), and on CPU the
+convolution, bias and ReLU run as one oneDNN call: two passes over every activation fewer.
+pool3 moves by float rounding only (a few 1e-6 of its scale).  The folded tensors are
+non-persistent buffers, so ``state_dict()`` / ``load_state_dict()`` keep the layout above;
+loading weights or ``train()`` drops them, and `unfuse_` restores conv -> batch norm -> ReLU.
 """
 from __future__ import annotations
 
@@ -24,14 +31,72 @@ INPUT_SIZE = 299
 NUM_LOGITS = 1008
 
 
+_POINTWISE_OK: bool | None = None
+
+
+def _pointwise_ok() -> bool:
+    """Whether oneDNN's fused conv+bias+ReLU (a private op of CPU torch builds) is here and right.
+
+    Probed once per process on a small input against the composed ops, so a torch build that
+    lacks the op, or computes something else with it, falls back to ``conv2d`` + ``relu_``.
+    """
+    global _POINTWISE_OK
+    if _POINTWISE_OK is None:
+        try:
+            g = torch.Generator().manual_seed(0)
+            x = torch.randn(2, 8, 9, 9, generator=g).contiguous(memory_format=torch.channels_last)
+            w, b = torch.randn(16, 8, 3, 3, generator=g), torch.randn(16, generator=g)
+            got = torch.ops.mkldnn._convolution_pointwise(x, w, b, [1, 1], [2, 2], [1, 1], 1, "relu", [None], "")
+            want = F.relu(F.conv2d(x, w, b, stride=2, padding=1))
+            _POINTWISE_OK = bool(torch.backends.mkldnn.is_available()) and torch.allclose(got, want, atol=1e-4)
+        except Exception:  # noqa: BLE001 - any failure means: do not use it
+            _POINTWISE_OK = False
+    return _POINTWISE_OK
+
+
+def _drop_fused(module: "BasicConv2d", _incompatible_keys) -> None:
+    module.unfuse_()  # new weights: the folded copy of the old ones must not be used
+
+
 class BasicConv2d(nn.Module):
+    """conv (no bias) -> batch norm (eps 0.001) -> ReLU; `fuse_` folds the batch norm away."""
+
     def __init__(self, cin: int, cout: int, kernel, stride=1, padding=0):
         super().__init__()
         self.conv = nn.Conv2d(cin, cout, kernel, stride=stride, padding=padding, bias=False)
         self.bn = nn.BatchNorm2d(cout, eps=0.001)
+        # The folded convolution; not in the state dict, dropped whenever weights are loaded.
+        self.register_buffer("fused_weight", None, persistent=False)
+        self.register_buffer("fused_bias", None, persistent=False)
+        self.register_load_state_dict_post_hook(_drop_fused)
+
+    @torch.no_grad()
+    def fuse_(self) -> "BasicConv2d":
+        """Fold the (eval-mode) batch norm into the convolution: w * s, beta - mean * s with
+        s = gamma / sqrt(var + eps), computed in float64 and cast to the weight's dtype and layout."""
+        w, bn = self.conv.weight, self.bn
+        f64 = dict(device="cpu", dtype=torch.float64)  # float64 on the host: MPS has none
+        scale = bn.weight.to(**f64) / torch.sqrt(bn.running_var.to(**f64) + bn.eps)
+        weight = w.detach().to(**f64) * scale.view(-1, 1, 1, 1)
+        bias = bn.bias.to(**f64) - bn.running_mean.to(**f64) * scale
+        self.fused_weight = torch.empty_like(w, requires_grad=False).copy_(weight)  # keeps w's memory format
+        self.fused_bias = bias.to(w.device, w.dtype)
+        return self
+
+    def unfuse_(self) -> "BasicConv2d":
+        self.fused_weight = self.fused_bias = None
+        return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.bn(self.conv(x)))
+        if self.fused_weight is None or self.training:
+            return F.relu(self.bn(self.conv(x)))
+        c = self.conv
+        if (x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_grad_enabled()
+                and torch.backends.mkldnn.enabled and _pointwise_ok()):
+            return torch.ops.mkldnn._convolution_pointwise(
+                x, self.fused_weight, self.fused_bias, list(c.padding), list(c.stride), list(c.dilation), c.groups,
+                "relu", [None], "")
+        return F.relu_(F.conv2d(x, self.fused_weight, self.fused_bias, c.stride, c.padding, c.dilation, c.groups))
 
 
 def _avg3(x: torch.Tensor) -> torch.Tensor:
@@ -165,12 +230,42 @@ class InceptionV3FID(nn.Module):
         self.Mixed_7c = InceptionE(2048, max_pool=True)
         self.fc = nn.Linear(2048, NUM_LOGITS)
         self.has_logits = True
-        self.eval()
+        nn.Module.train(self, False)  # eval mode; folding waits for real weights (see `train`)
+
+    def _convs(self) -> list[BasicConv2d]:
+        return [m for m in self.modules() if isinstance(m, BasicConv2d)]
+
+    def fuse_(self) -> "InceptionV3FID":
+        """Fold every batch norm into its convolution (see `BasicConv2d.fuse_`); returns self.
+
+        ``eval()`` calls this, so the loader's ``.eval()`` after loading weights is enough.
+        Loading weights again, or ``train()``, drops the folded tensors."""
+        for m in self._convs():
+            m.fuse_()
+        return self
+
+    def unfuse_(self) -> "InceptionV3FID":
+        """Back to the plain conv -> batch norm -> ReLU computation (until the next `fuse_`)."""
+        for m in self._convs():
+            m.unfuse_()
+        return self
+
+    @property
+    def fused(self) -> bool:
+        return all(m.fused_weight is not None for m in self._convs())
+
+    def train(self, mode: bool = True) -> "InceptionV3FID":
+        super().train(mode)
+        if mode:
+            self.unfuse_()
+        elif not self.fused:
+            self.fuse_()
+        return self
 
     def pool3(self, images: torch.Tensor) -> torch.Tensor:
         """2048-d pool features of uint8 RGB NCHW images of any size."""
         x = resize_tf1_bilinear(images.float(), (INPUT_SIZE, INPUT_SIZE))
-        x = (x - 128.0) / 128.0
+        x = x.sub(128.0).div_(128.0)  # (x - 128) / 128, one temporary fewer
         x = x.contiguous(memory_format=torch.channels_last)
         x = self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(x)))
         x = F.max_pool2d(x, 3, stride=2)

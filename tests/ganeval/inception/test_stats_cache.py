@@ -262,7 +262,7 @@ def test_mu_and_sigma_of_different_sizes_name_both(tmp_path):
 
 @needs_weights
 def test_stats_of_another_dimension_name_the_file_and_both_dims(tmp_path):
-    from ganeval.fid import fid
+    from ganeval.metrics.fid import fid
     small = _save(tmp_path / "small.npz", *_valid(dim=10))
     full = _save(tmp_path / "full.npz", *_valid())
     with pytest.raises(DataError, match=r"small\.npz: .*10-dimensional.*2048"):
@@ -271,7 +271,7 @@ def test_stats_of_another_dimension_name_the_file_and_both_dims(tmp_path):
 
 @needs_weights
 def test_stats_made_with_other_weights_are_refused_unless_allowed(tmp_path):
-    from ganeval.fid import fid
+    from ganeval.metrics.fid import fid
     other = "ab" * 32
     a = _save(tmp_path / "a.npz", *_valid(seed=1), weights_sha256=other)
     b = _save(tmp_path / "b.npz", *_valid(seed=2))  # pytorch-fid layout: no meta, so no hash to check
