@@ -134,10 +134,3 @@ def _writable(path: Path) -> Path | None:
         warn_cache_unwritable(e)
         return None
     return path
-
-
-def extract_pair(real: Any, fake: Any, **kw: Any) -> tuple[FeatureStats, FeatureStats, WeightsInfo]:
-    """`extract` on both sets with the same options; returns (real stats, fake stats, weights info)."""
-    a, info = extract(real, **kw)
-    b, _ = extract(fake, **kw)
-    return a, b, info

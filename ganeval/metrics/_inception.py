@@ -7,6 +7,7 @@ object with `load`, so both paths build their result with the same `*_from_stats
 """
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import torch
@@ -36,7 +37,7 @@ class InceptionMetric(StreamingMetric):
 
     def _accumulate(self, acc: FeatureStats, images: torch.Tensor, start: int | None = None) -> None:
         pool, logits = self._network()(images.to(self.device), with_logits=self.keep_logits)
-        acc.update(pool, logits)
+        acc.update(pool, logits, start=start)
 
     def set_real_stats(self, path: str, allow_weights_mismatch: bool = False) -> None:
         """Use a saved statistics ``.npz`` (mu, sigma) as the real side; one made with other
@@ -51,6 +52,21 @@ class InceptionMetric(StreamingMetric):
         if real is not None:
             self.real, self._real_synced = real, True
         self.fake, self.info = fake, info
+
+    def measure(self, real: Any, fake: Any, **extract_kw: Any) -> Any:
+        """The one-shot path: extract what this metric keeps from each set it needs (real
+        first, one cached pass each), `load` it, and return `compute()` with its wall time
+        (None on ranks other than 0 under torchrun).  `extract_kw` go to `extract`."""
+        from ..inception.features import extract
+        t0 = time.time()
+        kw = dict(features=self.keep_features, weights=self.weights, device=self.device, seed=self.seed, **extract_kw)
+        real_stats = extract(real, **kw)[0] if self.uses_real else None
+        fake_stats, info = extract(fake, logits=self.keep_logits, **kw)
+        self.load(real_stats, fake_stats, info)
+        result = self.compute()
+        if result is not None:
+            result.seconds = time.time() - t0
+        return result
 
     def compute(self):
         if self.info is None:

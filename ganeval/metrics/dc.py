@@ -33,14 +33,12 @@ once.  ``density_coverage`` (and ``ganeval dc``) reports both values in one ``dc
 """
 from __future__ import annotations
 
-import time
 import weakref
 from typing import Any
 
 import torch
 
 from ..errors import DataError
-from ..inception.features import extract_pair
 from ..inception.stats import FeatureStats
 from ..inception.weights import WeightsInfo
 from ..results import MetricResult
@@ -242,15 +240,9 @@ class Coverage(DensityCoverage):
 def _one_shot(cls: type, real: Any, fake: Any, *, k: int = 5, weights: str | None = None,
               num_images: int | None = None, seed: int = 0, device: Any = None, batch_size: int = 64,
               cache: bool = True, quiet: bool = True, **source_kw: Any) -> MetricResult | None:
-    t0 = time.time()
-    a, b, info = extract_pair(real, fake, features=True, weights=weights, num_images=num_images, seed=seed, device=device,
-                              batch_size=batch_size, cache=cache, quiet=quiet, **source_kw)
     metric = cls(weights, device, seed, k=k)
-    metric.load(a, b, info)
-    result = metric.compute()  # None on ranks other than 0 under torchrun
-    if result is not None:
-        result.seconds = time.time() - t0
-    return result
+    return metric.measure(real, fake, num_images=num_images, batch_size=batch_size, cache=cache, quiet=quiet,
+                          **source_kw)
 
 
 def density_coverage(real: Any, fake: Any, *, k: int = 5, weights: str | None = None,

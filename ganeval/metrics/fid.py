@@ -7,14 +7,12 @@ iterates on a general matrix; it is several times faster and never returns compl
 """
 from __future__ import annotations
 
-import time
 import warnings
 from typing import Any
 
 import numpy as np
 import scipy.linalg
 
-from ..inception.features import extract_pair
 from ..inception.weights import WeightsInfo
 from ..results import MetricResult
 from ..inception.stats import FeatureStats, warn_small
@@ -54,15 +52,9 @@ def fid(real: Any, fake: Any, *, weights: str | None = None, num_images: int | N
     `ganeval.inception.weights`), and the Fréchet distance of their pool3 Gaussians is
     returned as ``FID``.  Warns when a set has fewer than 2048 images.
     """
-    t0 = time.time()
-    a, b, info = extract_pair(real, fake, weights=weights, num_images=num_images, seed=seed, device=device,
-                              batch_size=batch_size, cache=cache, quiet=quiet, **source_kw)
     metric = FID(weights, device, seed)
-    metric.load(a, b, info)
-    result = metric.compute()  # None on ranks other than 0 under torchrun
-    if result is not None:
-        result.seconds = time.time() - t0
-    return result
+    return metric.measure(real, fake, num_images=num_images, batch_size=batch_size, cache=cache, quiet=quiet,
+                          **source_kw)
 
 
 def fid_from_stats(a: FeatureStats, b: FeatureStats, info: WeightsInfo, seed: int = 0) -> MetricResult:

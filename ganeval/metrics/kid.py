@@ -8,7 +8,6 @@ size, with a warning, instead of failing.
 """
 from __future__ import annotations
 
-import time
 import warnings
 from typing import Any
 
@@ -16,7 +15,6 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from ..inception.features import extract_pair
 from ..inception.weights import WeightsInfo
 from ..results import MetricResult
 from ..inception.stats import FeatureStats
@@ -60,15 +58,9 @@ def kid(real: Any, fake: Any, *, num_subsets: int = 100, subset_size: int = 1000
         weights: str | None = None, num_images: int | None = None, device: Any = None, batch_size: int = 64,
         cache: bool = True, quiet: bool = True, **source_kw: Any) -> MetricResult | None:
     """KID between two image sets: ``KID_mean`` (headline) and ``KID_std``."""
-    t0 = time.time()
-    a, b, info = extract_pair(real, fake, features=True, weights=weights, num_images=num_images, seed=seed, device=device,
-                              batch_size=batch_size, cache=cache, quiet=quiet, **source_kw)
     metric = KID(weights, device, seed, num_subsets=num_subsets, subset_size=subset_size)
-    metric.load(a, b, info)
-    result = metric.compute()  # None on ranks other than 0 under torchrun
-    if result is not None:
-        result.seconds = time.time() - t0
-    return result
+    return metric.measure(real, fake, num_images=num_images, batch_size=batch_size, cache=cache, quiet=quiet,
+                          **source_kw)
 
 
 def kid_from_stats(a: FeatureStats, b: FeatureStats, info: WeightsInfo, num_subsets: int = 100,

@@ -7,13 +7,11 @@ computed in row blocks, so memory stays O(block x N).
 """
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import torch
 
 from ..errors import DataError
-from ..inception.features import extract_pair
 from ..inception.weights import WeightsInfo
 from ..results import MetricResult
 from ..inception.stats import FeatureStats
@@ -48,15 +46,9 @@ def precision_recall(real: Any, fake: Any, *, k: int = 3, weights: str | None = 
                      num_images: int | None = None, seed: int = 0, device: Any = None, batch_size: int = 64,
                      cache: bool = True, quiet: bool = True, **source_kw: Any) -> MetricResult | None:
     """Precision (``precision``, headline) and recall (``recall``) of fake against real images."""
-    t0 = time.time()
-    a, b, info = extract_pair(real, fake, features=True, weights=weights, num_images=num_images, seed=seed, device=device,
-                              batch_size=batch_size, cache=cache, quiet=quiet, **source_kw)
     metric = PrecisionRecall(weights, device, seed, k=k)
-    metric.load(a, b, info)
-    result = metric.compute()  # None on ranks other than 0 under torchrun
-    if result is not None:
-        result.seconds = time.time() - t0
-    return result
+    return metric.measure(real, fake, num_images=num_images, batch_size=batch_size, cache=cache, quiet=quiet,
+                          **source_kw)
 
 
 def pr_from_stats(a: FeatureStats, b: FeatureStats, info: WeightsInfo, k: int = 3, seed: int = 0) -> MetricResult:
