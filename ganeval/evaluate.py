@@ -22,7 +22,8 @@ def evaluate(real: Any, fake: Any, metrics: Sequence[str] | None = None, *, num_
     Under torchrun every process measures a share and rank 0 gets the results (the others an
     empty list).
     Other keyword arguments are `RunOptions` fields (``workers``, ``resize``, ``subset``,
-    ``content_hash``, ``allow_weights_mismatch``...).
+    ``content_hash``, ``allow_weights_mismatch``, and the error bars: ``repeats`` for SWD,
+    ``bootstrap`` for the feature metrics...).
     """
     specs = resolve(metrics if metrics is not None else metric_names(default_only=True))
     args = dict(source_kw, num_images=num_images, seed=seed, device=device, batch_size=batch_size,
@@ -40,13 +41,14 @@ def evaluate(real: Any, fake: Any, metrics: Sequence[str] | None = None, *, num_
 def _inception_metrics(real: Any, fake: Any, specs: list[MetricSpec], opts: RunOptions) -> list[MetricResult]:
     from .inception.features import extract
     t0 = time.time()
-    kw = dict(features=any(s.keeps_features for s in specs), **opts.inception_kw())
+    # The bootstrap resamples rows, so it needs them kept (FID otherwise keeps only moments).
+    kw = dict(features=any(s.keeps_features for s in specs) or bool(opts.bootstrap), **opts.inception_kw())
     b, info = extract(fake, logits=any(s.inception == "logits" for s in specs), **kw)
     a = extract(real, **kw)[0] if any(s.needs_real for s in specs) else None
     out = []
     # Metrics of the fake set alone come first: its statistics are extracted first.
     for s in sorted(specs, key=lambda spec: spec.needs_real):
-        metric = s.make(seed=opts.seed, device=opts.device, weights=opts.weights)
+        metric = s.make(seed=opts.seed, device=opts.device, weights=opts.weights, **opts.uncertainty_kw())
         metric.load(a if s.needs_real else None, b, info)
         out.append(metric.compute())
     for r in out:

@@ -92,13 +92,17 @@ class Evaluator:
     is not noised by resampling), runs ``generate(latents)`` in batches, converts its output
     from `input_range` to uint8, and returns ``{metric: MetricResult}``.  Under
     torch.distributed every rank generates a strided share and rank 0 writes the results.
+    `bootstrap` (feature metrics) and `repeats` / `redraw` (SWD) add error bars to each
+    result and to its ``metrics.jsonl`` record (`ganeval.metrics.uncertainty`).
     """
 
     def __init__(self, real: Any, metrics: Sequence[str] = ("swd", "msssim"), *, num_images: int = 1024,
                  seed: int = 0, out_dir: str | os.PathLike | None = None, latent_dim: int = 512,
                  input_range: tuple[float, float] = (-1, 1), batch_size: int = 64, device: Any = None,
-                 tensorboard: bool = False, weights: str | None = None) -> None:
+                 tensorboard: bool = False, weights: str | None = None, bootstrap: int = 0, repeats: int = 0,
+                 redraw: str = "patches") -> None:
         self.specs = resolve(metrics)
+        self.uncertainty = dict(bootstrap=bootstrap, repeats=repeats, redraw=redraw)
         self.metrics = [s.name for s in self.specs]
         self.real, self.num_images, self.seed = real, num_images, seed
         self.latent_dim, self.input_range, self.batch_size = latent_dim, input_range, batch_size
@@ -131,7 +135,8 @@ class Evaluator:
     def _setup(self) -> dict[str, Any]:
         objects: dict[str, Any] = {}
         for spec in self.specs:
-            objects[spec.name] = spec.make(seed=self.seed, device=self.device, weights=self.weights)
+            objects[spec.name] = spec.make(seed=self.seed, device=self.device, weights=self.weights,
+                                           **self.uncertainty)
             if spec.inception == "pool3" and not spec.keeps_features and _is_stats(self.real):
                 objects[spec.name].set_real_stats(str(self.real))
         needs_real = [o for o in objects.values() if o.uses_real and not getattr(o, "real_ready", False)]
@@ -182,6 +187,9 @@ class Evaluator:
                   "settings": r.settings, "num_images": r.num_images, "seed": r.seed, "seconds": r.seconds,
                   "weights_sha256": r.settings.get("weights_sha256"), "ganeval_version": __version__,
                   "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+        if r.uncertainty:  # the error bars, without the replicates (kept small: one line per evaluation)
+            record["uncertainty"] = {k: {m: x for m, x in u.items() if m != "replicates"}
+                                     for k, u in r.uncertainty.items()}
         append_line(os.path.join(self.out_dir, "metrics.jsonl"), json.dumps(record))
         if self._writer is not None:
             x = step if step is not None else int(round((kimg or 0) * 1000))

@@ -19,7 +19,9 @@ class RunOptions:
 
     `num_images` caps each set (None: each metric's default); `subset` is "first" or
     "random" (seeded by `seed`); `weights`, `cache`, `content_hash` and
-    `allow_weights_mismatch` matter only to the Inception metrics.
+    `allow_weights_mismatch` matter only to the Inception metrics.  `bootstrap` (feature
+    metrics) and `repeats` / `redraw` (SWD) ask for error bars (`ganeval.metrics.uncertainty`);
+    they never change the values themselves.
     """
 
     num_images: int | None = None
@@ -37,12 +39,19 @@ class RunOptions:
     cache: bool = True
     content_hash: bool = False
     allow_weights_mismatch: bool = False
+    bootstrap: int = 0
+    repeats: int = 0
+    redraw: str = "patches"
 
     @classmethod
     def take(cls, kwargs: dict[str, Any]) -> "RunOptions":
         """Build options from `kwargs`, removing the keys it used (the rest stay in `kwargs`)."""
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: kwargs.pop(k) for k in list(kwargs) if k in names})
+
+    def uncertainty_kw(self) -> dict[str, Any]:
+        """The error-bar options, for `MetricSpec.make` (each class takes the ones it knows)."""
+        return dict(bootstrap=self.bootstrap, repeats=self.repeats, redraw=self.redraw)
 
     def source_kw(self) -> dict[str, Any]:
         """Keyword arguments of `open_source` other than the count and seed."""

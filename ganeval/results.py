@@ -29,6 +29,7 @@ class MetricResult:
     num_images: dict[str, int] = dataclasses.field(default_factory=dict)
     seed: int | None = None
     seconds: float = 0.0
+    uncertainty: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
     @property
     def value(self) -> float:
@@ -51,7 +52,17 @@ class MetricResult:
     def table(self) -> str:
         """A small human-readable table of the values."""
         width = max(len(k) for k in self.values)
-        lines = [f"{k:<{width}}  {v:12.5f}" for k, v in self.values.items()]
+        lines = [f"{k:<{width}}  {v:12.5f}{self._bar(k)}" for k, v in self.values.items()]
         counts = ", ".join(f"{k}={v}" for k, v in self.num_images.items())
         lines.append(f"({self.metric}; images: {counts}; seed={self.seed}; {self.seconds:.1f} s)")
+        u = next(iter(self.uncertainty.values()), None)
+        if u is not None:
+            how = (f"{u['n']} bootstrap resamples of the {' and '.join(u['resampled'])} features"
+                   if u["method"] == "bootstrap" else f"{u['n']} seeds ({u['seed']}..{u['seed'] + u['n'] - 1}), "
+                   f"redrawing {u['redrawn']}")
+            lines.append(f"(± std over {how}; [95% interval])")
         return "\n".join(lines)
+
+    def _bar(self, key: str) -> str:
+        u = self.uncertainty.get(key)
+        return "" if u is None else f"  ± {u['std']:.5f}  [{u['lo']:.5f}, {u['hi']:.5f}]"

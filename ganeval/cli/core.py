@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from . import main
-from .options import emit, run_options, source_kwargs, source_options
+from .options import emit, repeats_options, run_options, source_kwargs, source_options
 
 
 @main.command("swd")
@@ -13,18 +13,21 @@ from .options import emit, run_options, source_kwargs, source_options
 @source_options
 @run_options
 @click.option("--exact-descriptors", is_flag=True, help="Store descriptors as float32 (2x memory) instead of float16.")
+@repeats_options
 def swd_cmd(real: str, fake: str, seed: int, device: str | None, as_json: bool, output: str | None,
-            quiet: bool, exact_descriptors: bool, **kw) -> None:
+            quiet: bool, exact_descriptors: bool, repeats: int, redraw: str, **kw) -> None:
     """Sliced Wasserstein distance (x1e3) per Laplacian level between REAL and FAKE.
 
     \b
     Example:
       ganeval swd data/real/ samples/ --num-images 8192
+      ganeval swd data/real/ samples/ --repeats 5      # error bars over seeds 0..4
     """
     import torch
     from ..metrics.swd import DEFAULT_NUM_IMAGES, swd
     result = swd(real, fake, seed=seed, device=device, batch_size=kw["batch_size"], workers=kw["workers"],
                  quiet=quiet, descriptor_dtype=torch.float32 if exact_descriptors else torch.float16,
+                 repeats=repeats, redraw=redraw,
                  **{**source_kwargs(kw), "num_images": kw["num_images"] or DEFAULT_NUM_IMAGES})
     emit(result, as_json, output)
 

@@ -5,8 +5,8 @@ import click
 
 from ..metrics.registry import help_text, metric_names
 from . import main
-from .options import (DEVICE_HELP, check_device, check_metrics, check_output_file, emit, run_options, source_kwargs,
-                      source_options)
+from .options import (DEVICE_HELP, bootstrap_option, check_device, check_metrics, check_output_file, emit,
+                      repeats_options, run_options, source_kwargs, source_options)
 
 
 def inception_options(f):
@@ -26,6 +26,8 @@ def _kw(kw: dict, seed: int, device, quiet: bool) -> dict:
     out.update(seed=seed, device=device, quiet=quiet, batch_size=kw["batch_size"], workers=kw["workers"],
                weights=kw["weights"], cache=not kw["no_cache"], content_hash=kw["content_hash"],
                allow_weights_mismatch=kw["allow_weights_mismatch"])
+    if "bootstrap" in kw:  # every metric command has it; `stats` has none
+        out["bootstrap"] = kw["bootstrap"]
     return out
 
 
@@ -34,6 +36,7 @@ def _kw(kw: dict, seed: int, device, quiet: bool) -> dict:
 @click.argument("fake")
 @source_options
 @inception_options
+@bootstrap_option
 @run_options
 def fid_cmd(real, fake, seed, device, as_json, output, quiet, **kw):
     """Fréchet Inception Distance; REAL or FAKE may be a statistics .npz (mu, sigma).
@@ -41,6 +44,7 @@ def fid_cmd(real, fake, seed, device, as_json, output, quiet, **kw):
     \b
     Example:
       ganeval fid data/ffhq_stats.npz samples/ --weights inception-2015-12-05.pt
+      ganeval fid real/ samples/ --bootstrap 200      # with a bootstrap 95% interval
     """
     from ..metrics.fid import fid
     emit(fid(real, fake, **_kw(kw, seed, device, quiet)), as_json, output)
@@ -60,9 +64,11 @@ def fid_cmd(real, fake, seed, device, as_json, output, quiet, **kw):
 @click.option("--content-hash", is_flag=True, help="Key the cache by a hash of every file's bytes.")
 @click.option("--allow-weights-mismatch", is_flag=True,
               help="Use a statistics .npz that records other weights' sha256 than the ones in use.")
+@bootstrap_option
 @source_options
 @run_options
-def fd_cmd(real, fake, features, model, dinov2_weights, download, seed, device, as_json, output, quiet, **kw):
+def fd_cmd(real, fake, features, model, dinov2_weights, download, bootstrap, seed, device, as_json, output, quiet,
+           **kw):
     """Fréchet distance on DINOv2 features (Stein et al. 2023); REAL or FAKE may be a statistics .npz.
 
     \b
@@ -73,7 +79,7 @@ def fd_cmd(real, fake, features, model, dinov2_weights, download, seed, device, 
     emit(fd(real, fake, features=features, model=model, weights=dinov2_weights, allow_download=download, seed=seed,
             device=device, quiet=quiet, batch_size=kw["batch_size"], workers=kw["workers"], cache=not kw["no_cache"],
             content_hash=kw["content_hash"], allow_weights_mismatch=kw["allow_weights_mismatch"],
-            **source_kwargs(kw)), as_json, output)
+            bootstrap=bootstrap, **source_kwargs(kw)), as_json, output)
 
 
 @main.command("is")
@@ -82,6 +88,7 @@ def fd_cmd(real, fake, features, model, dinov2_weights, download, seed, device, 
 @click.option("--in-order", is_flag=True, help="Split in image order instead of torch-fidelity's shuffle (seed 2020).")
 @source_options
 @inception_options
+@bootstrap_option
 @run_options
 def is_cmd(images, splits, in_order, seed, device, as_json, output, quiet, **kw):
     """Inception Score of IMAGES (needs weights with the classifier layer).
@@ -102,6 +109,7 @@ def is_cmd(images, splits, in_order, seed, device, as_json, output, quiet, **kw)
 @click.option("--subset-size", type=click.IntRange(min=2), default=1000, show_default=True)
 @source_options
 @inception_options
+@bootstrap_option
 @run_options
 def kid_cmd(real, fake, subsets, subset_size, seed, device, as_json, output, quiet, **kw):
     """Kernel Inception Distance (unbiased MMD^2, cubic kernel), mean and std over subsets.
@@ -120,6 +128,7 @@ def kid_cmd(real, fake, subsets, subset_size, seed, device, as_json, output, qui
 @click.option("--k", "k", type=click.IntRange(min=1), default=3, show_default=True)
 @source_options
 @inception_options
+@bootstrap_option
 @run_options
 def pr_cmd(real, fake, k, seed, device, as_json, output, quiet, **kw):
     """Improved precision and recall (Kynkäänniemi et al. 2019) on pool3 features.
@@ -138,6 +147,7 @@ def pr_cmd(real, fake, k, seed, device, as_json, output, quiet, **kw):
 @click.option("--k", "k", type=click.IntRange(min=1), default=5, show_default=True)
 @source_options
 @inception_options
+@bootstrap_option
 @run_options
 def dc_cmd(real, fake, k, seed, device, as_json, output, quiet, **kw):
     """Density and coverage (Naeem et al. 2020) on pool3 features.
@@ -159,16 +169,19 @@ def dc_cmd(real, fake, k, seed, device, as_json, output, quiet, **kw):
               help=f"Comma-separated metrics; Inception features are extracted once per set. {help_text()}.")
 @source_options
 @inception_options
+@bootstrap_option
+@repeats_options
 @run_options
-def all_cmd(real, fake, metrics, seed, device, as_json, output, quiet, **kw):
+def all_cmd(real, fake, metrics, seed, device, as_json, output, quiet, repeats, redraw, **kw):
     """Several metrics at once, sharing one Inception pass per set.
 
     \b
     Example:
       ganeval all real/ samples/ --metrics swd,msssim,fid,kid -n 10000 -o results.json
+      ganeval all real/ samples/ -m swd,fid --repeats 5 --bootstrap 200   # with error bars
     """
     from ..evaluate import evaluate
-    args = _kw(kw, seed, device, quiet)
+    args = dict(_kw(kw, seed, device, quiet), repeats=repeats, redraw=redraw)
     emit(evaluate(real, fake, metrics=metrics, **args), as_json, output)
 
 

@@ -113,6 +113,30 @@ def run_options(f: Callable) -> Callable:
     return f
 
 
+def _check_count(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    from ..metrics.uncertainty import check_count
+    try:
+        return check_count(value, _flag(param))
+    except UsageError as e:
+        raise UsageError(str(e)) from None
+
+
+bootstrap_option = click.option(
+    "--bootstrap", type=int, default=0, show_default=True, callback=_check_count,
+    help="Error bars from B bootstrap resamples of the extracted features (no image is read again): mean, std "
+         "and a 95% interval next to the usual value, which does not change.  0: off.")
+
+
+def repeats_options(f: Callable) -> Callable:
+    """SWD's error bars: ``--repeats K`` and what each repeat redraws."""
+    f = click.option("--redraw", type=click.Choice(["patches", "directions"]), default="patches", show_default=True,
+                     help="What SWD repeats redraw: patch positions and directions (as another seed would; K x the "
+                          "descriptor memory), or directions only (no extra memory; misses the patch part).")(f)
+    return click.option("--repeats", type=int, default=0, show_default=True, callback=_check_count,
+                        help="SWD error bars over K seeds (seed .. seed+K-1): mean, std and a 95% interval next "
+                             "to the usual seed's value, which does not change.  0: off.")(f)
+
+
 def source_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
     """Map the CLI's source options onto `ganeval.io.sources.open_source` keyword arguments."""
     return dict(num_images=kw["num_images"], subset="random" if kw["random_subset"] else "first",

@@ -5,7 +5,7 @@ import click
 
 from . import main
 from .boundary import set_debug
-from .options import DEVICE_HELP, check_device, check_output_dir
+from .options import DEVICE_HELP, bootstrap_option, check_device, check_output_dir, repeats_options
 
 
 @main.command("report")
@@ -40,18 +40,26 @@ def report_cmd(run_dirs, out, title):
               help="Measure entry NAME again and replace its stored result (needed when its files changed). Repeat.")
 @click.option("--weights", "-w", default=None, help="Inception weights file.")
 @click.option("--device", default=None, callback=check_device, help=DEVICE_HELP)
+@bootstrap_option
+@repeats_options
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
-def leaderboard_cmd(real, entries, metrics, num_images, seed, store, rank_by, rerun, weights, device, debug):
+def leaderboard_cmd(real, entries, metrics, num_images, seed, store, rank_by, rerun, weights, device, bootstrap,
+                    repeats, redraw, debug):
     """Rank many entries under one protocol against one reference set.
 
     \b
     Example:
       ganeval leaderboard --real data/real/ --entry base=samples/base/ \\
           --entry ema=runs/00003-cpu-tiny --metrics swd,fid -n 2048 --store lb/
+      ganeval leaderboard --real data/real/ --entry a=a/ --entry b=b/ -m swd --repeats 8 --store lb8/
+
+    With --repeats (SWD) or --bootstrap (FID, KID, IS, PR...), each row says whether it
+    differs significantly from the next one (paired over the same seeds or resamples).
     """
     from ..reporting.leaderboard import Entry, markdown_table, run_leaderboard
     set_debug(debug)
     run_leaderboard(real, [Entry.parse(e) for e in entries], store, metrics=metrics.split(","),
                     num_images=num_images, seed=seed, weights=weights, device=device, rank_by=rank_by,
-                    rerun=rerun, log=lambda s: click.echo(s, err=True))
+                    rerun=rerun, log=lambda s: click.echo(s, err=True), bootstrap=bootstrap, repeats=repeats,
+                    redraw=redraw)
     click.echo(markdown_table(store))

@@ -58,8 +58,8 @@ def extract(source: Any, *, features: bool = False, logits: bool = False, weight
         stats = load_stats(source, dim=POOL3_DIM, weights_sha256=info.sha256,
                            allow_weights_mismatch=allow_weights_mismatch)
         if (features and not stats.features) or (logits and not stats.logits):
-            raise DataError(f"{source}: holds only mu/sigma; KID, PR and IS need the images (or ganeval stats "
-                            "saved with features/logits)")
+            raise DataError(f"{source}: holds only mu/sigma; KID, PR, IS, density/coverage and --bootstrap need the "
+                            "images (or statistics saved with `ganeval stats --features`)")
         return (stats if is_main() else _empty(stats.keep_features, stats.keep_logits)), info
     # The one dict the source is opened with is the one the cache is keyed on, so an option
     # added to open_source cannot change the numbers without changing the key.

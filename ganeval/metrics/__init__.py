@@ -22,7 +22,8 @@ __all__ = ["MetricSpec", "register_metric", "get_metric", "metric_names", "RunOp
 
 
 def _run_swd(real, fake, o: RunOptions):
-    return swd(real, fake, num_images=o.num_images or DEFAULT_NUM_IMAGES, **o.stream_kw())
+    return swd(real, fake, num_images=o.num_images or DEFAULT_NUM_IMAGES, repeats=o.repeats, redraw=o.redraw,
+               **o.stream_kw())
 
 
 def _run_msssim(real, fake, o: RunOptions):
@@ -38,20 +39,20 @@ register_metric(MetricSpec(
     summary="mean MS-SSIM of consecutive fake pairs (diversity; ProGAN)", values=("MS-SSIM",)))
 register_metric(MetricSpec(
     "fid", "FID", lower_is_better=True, needs_real=True, streaming=FID, inception="pool3",
-    run=lambda real, fake, o: fid(real, fake, **o.inception_kw()), from_stats=fid_from_stats,
+    run=lambda real, fake, o: fid(real, fake, bootstrap=o.bootstrap, **o.inception_kw()), from_stats=fid_from_stats,
     summary="Frechet Inception distance", values=("FID",), rank_priority=1))
 register_metric(MetricSpec(
     "is", "IS_mean", lower_is_better=False, needs_real=False, streaming=InceptionScore, inception="logits",
-    run=lambda real, fake, o: inception_score(fake, **o.inception_kw()), from_stats=is_from_stats,
+    run=lambda real, fake, o: inception_score(fake, bootstrap=o.bootstrap, **o.inception_kw()), from_stats=is_from_stats,
     summary="Inception Score of the fakes", values=("IS_mean", "IS_std"), rank_priority=3))
 register_metric(MetricSpec(
     "kid", "KID_mean", lower_is_better=True, needs_real=True, streaming=KID, inception="pool3",
-    keeps_features=True, run=lambda real, fake, o: kid(real, fake, **o.inception_kw()),
+    keeps_features=True, run=lambda real, fake, o: kid(real, fake, bootstrap=o.bootstrap, **o.inception_kw()),
     from_stats=kid_from_stats, summary="kernel Inception distance", values=("KID_mean", "KID_std"),
     rank_priority=2))
 register_metric(MetricSpec(
     "pr", "precision", lower_is_better=False, needs_real=True, streaming=PrecisionRecall, inception="pool3",
-    keeps_features=True, run=lambda real, fake, o: precision_recall(real, fake, **o.inception_kw()),
+    keeps_features=True, run=lambda real, fake, o: precision_recall(real, fake, bootstrap=o.bootstrap, **o.inception_kw()),
     from_stats=pr_from_stats, summary="improved precision and recall", values=("precision", "recall"),
     rank_priority=4))
 

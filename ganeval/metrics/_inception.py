@@ -15,6 +15,7 @@ import torch
 from ..device import resolve_device
 from ..inception.stats import FeatureStats, load_stats
 from .base import StreamingMetric
+from .uncertainty import bootstrap_stats, check_count
 
 
 class InceptionMetric(StreamingMetric):
@@ -22,8 +23,12 @@ class InceptionMetric(StreamingMetric):
 
     keep_features = keep_logits = False
 
-    def __init__(self, weights: str | None = None, device: Any = None, seed: int = 0) -> None:
+    def __init__(self, weights: str | None = None, device: Any = None, seed: int = 0, *, bootstrap: int = 0) -> None:
         self.weights, self.device, self.seed = weights, resolve_device(device), seed
+        self.bootstrap = check_count(bootstrap, "bootstrap")
+        # The bootstrap resamples rows, so FID (moments only otherwise) keeps its features;
+        # IS resamples its logits.
+        self.keep_features = type(self).keep_features or bool(self.bootstrap and not self.keep_logits)
         self.info = None
         super().__init__()
 
@@ -56,7 +61,9 @@ class InceptionMetric(StreamingMetric):
     def measure(self, real: Any, fake: Any, **extract_kw: Any) -> Any:
         """The one-shot path: extract what this metric keeps from each set it needs (real
         first, one cached pass each), `load` it, and return `compute()` with its wall time
-        (None on ranks other than 0 under torchrun).  `extract_kw` go to `extract`."""
+        (None on ranks other than 0 under torchrun).  `extract_kw` go to `extract`.
+        With `bootstrap` B (the constructor's), the result carries error bars from B resamples
+        of the extracted features (`ganeval.metrics.uncertainty`)."""
         from ..inception.features import extract
         t0 = time.time()
         kw = dict(features=self.keep_features, weights=self.weights, device=self.device, seed=self.seed, **extract_kw)
@@ -66,6 +73,12 @@ class InceptionMetric(StreamingMetric):
         result = self.compute()
         if result is not None:
             result.seconds = time.time() - t0
+        return result
+
+    def _with_uncertainty(self, result, real, fake):
+        if self.bootstrap:
+            result.uncertainty = bootstrap_stats(result.values, real if self.uses_real else None, fake,
+                                                 self.bootstrap, self.seed, self._result)
         return result
 
     def compute(self):

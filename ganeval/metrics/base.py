@@ -79,4 +79,8 @@ class StreamingMetric:
         fake = dist.reduce_to_rank0(self.fake)
         if fake is None:
             return None
-        return self._result(self.real, fake)
+        return self._with_uncertainty(self._result(self.real, fake), self.real, fake)
+
+    def _with_uncertainty(self, result: MetricResult, real: Any, fake: Any) -> MetricResult:
+        """Attach error bars to `result` when they were asked for (feature metrics' bootstrap)."""
+        return result

@@ -217,9 +217,10 @@ class DensityCoverage(InceptionMetric):
     name = "dc"
     keep_features = True
 
-    def __init__(self, weights: str | None = None, device: Any = None, seed: int = 0, *, k: int = 5) -> None:
+    def __init__(self, weights: str | None = None, device: Any = None, seed: int = 0, *, k: int = 5,
+                 bootstrap: int = 0) -> None:
         self.k = k
-        super().__init__(weights, device, seed)
+        super().__init__(weights, device, seed, bootstrap=bootstrap)
 
     def _result(self, real: FeatureStats, fake: FeatureStats) -> MetricResult:
         return dc_from_stats(real, fake, self.info, self.k, self.seed, metric=self.name)
@@ -239,25 +240,27 @@ class Coverage(DensityCoverage):
 
 def _one_shot(cls: type, real: Any, fake: Any, *, k: int = 5, weights: str | None = None,
               num_images: int | None = None, seed: int = 0, device: Any = None, batch_size: int = 64,
-              cache: bool = True, quiet: bool = True, **source_kw: Any) -> MetricResult | None:
-    metric = cls(weights, device, seed, k=k)
+              cache: bool = True, quiet: bool = True, bootstrap: int = 0, **source_kw: Any) -> MetricResult | None:
+    metric = cls(weights, device, seed, k=k, bootstrap=bootstrap)
     return metric.measure(real, fake, num_images=num_images, batch_size=batch_size, cache=cache, quiet=quiet,
                           **source_kw)
 
 
 def density_coverage(real: Any, fake: Any, *, k: int = 5, weights: str | None = None,
                      num_images: int | None = None, seed: int = 0, device: Any = None, batch_size: int = 64,
-                     cache: bool = True, quiet: bool = True, **source_kw: Any) -> MetricResult | None:
+                     cache: bool = True, quiet: bool = True, bootstrap: int = 0,
+                     **source_kw: Any) -> MetricResult | None:
     """Density (``density``, headline) and coverage (``coverage``) of fake against real images."""
     return _one_shot(DensityCoverage, real, fake, k=k, weights=weights, num_images=num_images, seed=seed,
-                     device=device, batch_size=batch_size, cache=cache, quiet=quiet, **source_kw)
+                     device=device, batch_size=batch_size, cache=cache, quiet=quiet, bootstrap=bootstrap,
+                     **source_kw)
 
 
 def run_density(real: Any, fake: Any, o: Any) -> MetricResult | None:
     """The registry's one-shot runner of ``density`` (`o` is a `RunOptions`)."""
-    return _one_shot(Density, real, fake, **o.inception_kw())
+    return _one_shot(Density, real, fake, bootstrap=o.bootstrap, **o.inception_kw())
 
 
 def run_coverage(real: Any, fake: Any, o: Any) -> MetricResult | None:
     """The registry's one-shot runner of ``coverage`` (`o` is a `RunOptions`)."""
-    return _one_shot(Coverage, real, fake, **o.inception_kw())
+    return _one_shot(Coverage, real, fake, bootstrap=o.bootstrap, **o.inception_kw())

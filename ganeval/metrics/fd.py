@@ -24,6 +24,7 @@ from ..inception.stats import FeatureStats, load_stats
 from ..results import MetricResult
 from .base import StreamingMetric
 from .fid import frechet_distance
+from .uncertainty import bootstrap_stats, check_count
 
 __all__ = ["fd", "fd_from_stats", "FD", "run_fd_dinov2", "FEATURES"]
 
@@ -53,7 +54,8 @@ class FD(StreamingMetric):
     """Streaming FD on DINOv2 features: ``update(images, real=...)``; ``compute()``."""
 
     def __init__(self, seed: int = 0, device: Any = None, model: str | ViTConfig = "vitl14",
-                 weights: str | None = None, allow_download: bool = False, features: str = "dinov2") -> None:
+                 weights: str | None = None, allow_download: bool = False, features: str = "dinov2", *,
+                 bootstrap: int = 0) -> None:
         if features not in FEATURES:
             raise UsageError(f"unknown feature extractor {features!r}; choose from {', '.join(FEATURES)}")
         self.config = config_of(model)
@@ -61,6 +63,7 @@ class FD(StreamingMetric):
         self.seed, self.device = seed, resolve_device(device)
         self.weights, self.allow_download = weights, allow_download
         self.info: DINOv2WeightsInfo | None = None
+        self.bootstrap = check_count(bootstrap, "bootstrap")
         super().__init__()
 
     def _network(self):
@@ -69,10 +72,10 @@ class FD(StreamingMetric):
         return net
 
     def _new(self, real: bool) -> FeatureStats:
-        return FeatureStats(dim=self.config.dim)
+        return FeatureStats(dim=self.config.dim, keep_features=bool(self.bootstrap))
 
     def _accumulate(self, acc: FeatureStats, images: torch.Tensor, start: int | None = None) -> None:
-        acc.update(self._network()(images.to(self.device)))
+        acc.update(self._network()(images.to(self.device)), start=start)
 
     def set_real_stats(self, path: str, allow_weights_mismatch: bool = False) -> None:
         """Use a saved DINOv2 statistics ``.npz`` as the real side (same width and weights)."""
@@ -92,6 +95,11 @@ class FD(StreamingMetric):
     def _result(self, real: FeatureStats, fake: FeatureStats) -> MetricResult:
         return fd_from_stats(real, fake, self.info, self.seed)
 
+    def _with_uncertainty(self, result: MetricResult, real: FeatureStats, fake: FeatureStats) -> MetricResult:
+        if self.bootstrap:
+            result.uncertainty = bootstrap_stats(result.values, real, fake, self.bootstrap, self.seed, self._result)
+        return result
+
     def compute(self) -> MetricResult | None:
         if self.info is None:
             self._network()  # the weights' identity is part of every result
@@ -101,17 +109,19 @@ class FD(StreamingMetric):
 def fd(real: Any, fake: Any, *, features: str = "dinov2", model: str | ViTConfig = "vitl14",
        weights: str | None = None, num_images: int | None = None, seed: int = 0, device: Any = None,
        batch_size: int = 64, cache: bool = True, quiet: bool = True, allow_download: bool = False,
-       **kw: Any) -> MetricResult | None:
+       bootstrap: int = 0, **kw: Any) -> MetricResult | None:
     """Fréchet distance between two image sets on `features` (``"dinov2"``) of `model`.
 
     Either side may be a statistics ``.npz`` of the same extractor.  Other keywords are
     `ganeval.dinov2.features.extract_dinov2`'s (``workers``, ``content_hash``,
-    ``allow_weights_mismatch`` and the `open_source` options).
+    ``allow_weights_mismatch`` and the `open_source` options).  ``bootstrap=B`` adds error bars
+    from B resamples of the extracted features (`ganeval.metrics.uncertainty`).
     """
     from ..dinov2.features import extract_dinov2
     t0 = time.time()
-    metric = FD(seed, device, model, weights, allow_download, features)
-    args = dict(model=metric.config, weights=weights, num_images=num_images, seed=seed, device=device,
+    metric = FD(seed, device, model, weights, allow_download, features, bootstrap=bootstrap)
+    args = dict(model=metric.config, weights=weights, features=bool(bootstrap), num_images=num_images, seed=seed,
+                device=device,
                 batch_size=batch_size, cache=cache, quiet=quiet, allow_download=allow_download, **kw)
     a, info = extract_dinov2(real, **args)
     b, _ = extract_dinov2(fake, **args)
@@ -126,4 +136,4 @@ def run_fd_dinov2(real: Any, fake: Any, o) -> MetricResult | None:
     """The registry's runner: `RunOptions` without the Inception ``weights`` (DINOv2 finds its own)."""
     kw = o.inception_kw()
     kw.pop("weights", None)
-    return fd(real, fake, **kw)
+    return fd(real, fake, bootstrap=o.bootstrap, **kw)

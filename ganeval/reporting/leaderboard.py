@@ -130,12 +130,21 @@ def _sha256_file(path: Path) -> str:
 
 
 def protocol_for(real: str, metrics: Sequence[str], num_images: int, seed: int,
-                 weights: str | None = None) -> dict[str, Any]:
-    """The protocol: everything that must match for two results to be ranked together."""
+                 weights: str | None = None, *, bootstrap: int = 0, repeats: int = 0,
+                 redraw: str = "patches") -> dict[str, Any]:
+    """The protocol: everything that must match for two results to be ranked together.
+
+    The error-bar settings (`bootstrap`, `repeats`, `redraw`) are part of it when set: the
+    paired comparison of neighbours needs every entry's replicates drawn alike.
+    """
     src = open_source(real, num_images=num_images)
     proto: dict[str, Any] = {"real": str(real), "real_fingerprint": src.fingerprint(), "metrics": sorted(metrics),
                              "num_images": num_images, "seed": seed, "resolution": list(src.resolution or ()),
                              "ganeval_version": __version__}
+    if bootstrap:
+        proto["bootstrap"] = bootstrap
+    if repeats:
+        proto.update(repeats=repeats, redraw=redraw)
     if any(get_metric(m).inception != "none" for m in metrics):
         from ..inception.weights import locate, sha256_of
         proto["weights_sha256"] = sha256_of(locate(weights)[0])
@@ -195,9 +204,27 @@ def _read_result(path: Path, protocol_id: str | None = None) -> dict[str, Any]:
             if bad:
                 why = f"value {bad[0]!r} is not a number"
                 break
+            why = _uncertainty_problem(r.get("uncertainty", {}))
+            if why:
+                break
     if why:
         raise DataError(f"{path}: not a usable leaderboard result ({why}); {advice}")
     return rec
+
+
+def _uncertainty_problem(unc: Any) -> str | None:
+    """Why a stored result's error bars cannot be used for a paired comparison, or None."""
+    if not isinstance(unc, dict):
+        return "uncertainty is not an object"
+    for key, u in unc.items():
+        if not isinstance(u, dict) or not isinstance(u.get("replicates"), list) or u.get("method") not in (
+                "bootstrap", "repeats"):
+            return f"the error bar of {key!r} is malformed"
+        if any(isinstance(x, bool) or not isinstance(x, (int, float)) for x in u["replicates"]):
+            return f"a replicate of {key!r} is not a number"
+        if len(u["replicates"]) != u.get("n"):
+            return f"the error bar of {key!r} holds {len(u['replicates'])} replicates, not its n={u.get('n')}"
+    return None
 
 
 def _check_metrics(metrics: Sequence[str] | str) -> list[str]:
@@ -251,7 +278,8 @@ def run_leaderboard(real: str, entries: Sequence[Entry], store: str | os.PathLik
                     metrics: Sequence[str] = ("swd",), num_images: int = 1024, seed: int = 0,
                     weights: str | None = None, device: Any = None, rank_by: str | None = None,
                     rerun: Sequence[str] = (), evaluate_fn: Callable[..., list[MetricResult]] | None = None,
-                    log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+                    log: Callable[[str], None] = print, bootstrap: int = 0, repeats: int = 0,
+                    redraw: str = "patches") -> list[dict[str, Any]]:
     """Evaluate every entry not yet stored under this protocol, then return the ranked rows.
 
     A stored entry is skipped only if its resolved path and fingerprint are those it was
@@ -259,6 +287,10 @@ def run_leaderboard(real: str, entries: Sequence[Entry], store: str | os.PathLik
     again and replaces its result.  Each finished entry is written to
     ``store/results/<name>.json`` at once; the ranked table is written as ``leaderboard.md``,
     ``.csv`` and ``.json`` with the protocol in the header.
+
+    With `bootstrap` (feature metrics) or `repeats` (SWD), every result carries replicates
+    drawn alike for all entries, and each row says whether its difference from the next
+    row in the ranking is significant (`rank`).
     """
     from ..evaluate import evaluate
     evaluate_fn = evaluate_fn or evaluate
@@ -268,7 +300,11 @@ def run_leaderboard(real: str, entries: Sequence[Entry], store: str | os.PathLik
     rerun = (rerun,) if isinstance(rerun, str) else tuple(rerun)
     _check_entries(entries, rerun)
     store = Path(store)
-    proto = protocol_for(real, metrics, num_images, seed, weights)
+    from ..metrics.uncertainty import check_count
+    bootstrap, repeats = check_count(bootstrap, "--bootstrap"), check_count(repeats, "--repeats")
+    proto = protocol_for(real, metrics, num_images, seed, weights, bootstrap=bootstrap, repeats=repeats,
+                         redraw=redraw)
+    error_bars = {k: proto[k] for k in ("bootstrap", "repeats", "redraw") if k in proto}
     key = rank_by or default_rank_value(metrics)
     _check_rank_key(key, metrics, proto["resolution"])
     _check_store(store, proto)
@@ -287,7 +323,7 @@ def run_leaderboard(real: str, entries: Sequence[Entry], store: str | os.PathLik
     for e, target, path, fingerprint in todo:
         log(f"{e.name}: {'re-' if target.exists() else ''}evaluating {e.kind()} {e.path}")
         results = evaluate_fn(real, e.images(num_images, seed, device), list(metrics), num_images=num_images,
-                              seed=seed, device=device, weights=weights)
+                              seed=seed, device=device, weights=weights, **error_bars)
         record = {"entry": e.name, "path": e.path, "resolved_path": path, "kind": e.kind(),
                   "fingerprint": fingerprint, "protocol": proto["id"], "results": [r.to_dict() for r in results]}
         atomic_write_text(target, json.dumps(record, indent=1))
@@ -303,11 +339,12 @@ def rank(store: str | os.PathLike, key: str, *, protocol_id: str | None = None) 
     """
     # Dot files are atomic_write's temporaries (a killed writer can leave one), never results.
     files = sorted(f for f in (Path(store) / "results").glob("*.json") if not f.name.startswith("."))
-    rows = []
+    rows, bars = [], []
     for f in files:
         rec = _read_result(f, protocol_id)
         values = {k: v for r in rec["results"] for k, v in r["values"].items()}
         rows.append({"entry": rec["entry"], "kind": rec["kind"], "path": rec["path"], **values})
+        bars.append({k: u for r in rec["results"] for k, u in (r.get("uncertainty") or {}).items()})
     if rows and not any(key in r for r in rows):
         raise UsageError(f"cannot rank by {key!r}; measured values are {sorted(k for k in rows[0] if k[0].isupper())}")
     for f, r in zip(files, rows):
@@ -315,17 +352,50 @@ def rank(store: str | os.PathLike, key: str, *, protocol_id: str | None = None) 
             raise DataError(f"{f}: has no value {key!r} although other entries do; remove it and measure "
                             f"{f.stem} again")
     lower = lower_is_better(key)
-    rows.sort(key=lambda r: r[key] if lower else -r[key])
+    order = sorted(range(len(rows)), key=lambda i: rows[i][key] if lower else -rows[i][key])
+    rows, bars = [rows[i] for i in order], [bars[i] for i in order]
     for i, r in enumerate(rows, 1):
         r["rank"] = i
+    _significance(rows, bars, key)
     return rows
 
 
+def _significance(rows: list[dict[str, Any]], bars: list[dict[str, Any]], key: str) -> None:
+    """Add each row's error bar on `key` and, against the next row, the paired difference and
+    whether it is significant (its 95% interval excludes 0); "n/a" says why not when either
+    row has no error bars or they were not drawn alike."""
+    from ..metrics.uncertainty import paired_difference
+    for r, b in zip(rows, bars):
+        if key in b:
+            r.update({f"{key}_std": b[key]["std"], f"{key}_lo": b[key]["lo"], f"{key}_hi": b[key]["hi"]})
+    if not any(key in b for b in bars):
+        return
+    for i in range(len(rows) - 1):
+        a, b = bars[i].get(key), bars[i + 1].get(key)
+        if a is None or b is None:
+            rows[i]["vs_next"] = "n/a: no error bars on " + (rows[i]["entry"] if a is None else rows[i + 1]["entry"])
+            continue
+        d = paired_difference(rows[i][key], a, rows[i + 1][key], b)
+        if d["significant"] is None:
+            rows[i]["vs_next"] = "n/a: " + d["error"]
+            continue
+        rows[i].update(vs_next="significant" if d["significant"] else "not significant",
+                       vs_next_diff=d["difference"], vs_next_lo=d["lo"], vs_next_hi=d["hi"])
+
+
 def _write_tables(store: Path, proto: dict[str, Any], rows: list[dict[str, Any]]) -> None:
-    cols = ["rank", "entry", "kind"] + sorted({k for r in rows for k in r} - {"rank", "entry", "kind", "path"})
+    sig = ["vs_next", "vs_next_diff", "vs_next_lo", "vs_next_hi"]
+    present = {k for r in rows for k in r}
+    cols = (["rank", "entry", "kind"] + sorted(present - {"rank", "entry", "kind", "path", *sig})
+            + [c for c in sig if c in present])
     header = (f"protocol {proto['id']}: real={proto['real']} metrics={','.join(proto['metrics'])} "
               f"num_images={proto['num_images']} seed={proto['seed']} ganeval={proto['ganeval_version']}"
-              + (f" weights={proto['weights_sha256'][:12]}" if "weights_sha256" in proto else ""))
+              + (f" weights={proto['weights_sha256'][:12]}" if "weights_sha256" in proto else "")
+              + (f" bootstrap={proto['bootstrap']}" if "bootstrap" in proto else "")
+              + (f" repeats={proto['repeats']} redraw={proto['redraw']}" if "repeats" in proto else ""))
+    if "vs_next" in present:
+        header += ("; vs_next: is the difference from the next row significant (95% interval of the paired "
+                   "differences over the same resamples/seeds excludes 0)")
     fmt = lambda v: f"{v:.4f}" if isinstance(v, float) else str(v)  # noqa: E731
     md = [f"<!-- {header} -->", f"**{header}**", "", "| " + " | ".join(cols) + " |", "|---" * len(cols) + "|"]
     md += ["| " + " | ".join(fmt(r.get(c, "")) for c in cols) + " |" for r in rows]

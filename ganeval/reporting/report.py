@@ -96,9 +96,19 @@ def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
             "config": config}
 
 
-def _series(runs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, list[tuple[float, float]]]]:
-    """(metric, value name) -> run name -> [(kimg, value)] from metrics.jsonl records."""
-    out: dict[tuple[str, str], dict[str, list[tuple[float, float]]]] = {}
+def _bar(rec: dict[str, Any], key: str) -> dict[str, float] | None:
+    """The error bar a record holds for value `key` (std, lo, hi), if a well-formed one."""
+    u = rec.get("uncertainty")
+    u = u.get(key) if isinstance(u, dict) else None
+    if not isinstance(u, dict) or any(_num(u.get(f)) is None for f in ("std", "lo", "hi")):
+        return None
+    return {f: float(u[f]) for f in ("std", "lo", "hi")}
+
+
+def _series(runs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, list[tuple]]]:
+    """(metric, value name) -> run name -> [(kimg, value, lo, hi)] from metrics.jsonl records
+    (lo and hi: the record's 95% interval, or None without error bars)."""
+    out: dict[tuple[str, str], dict[str, list[tuple]]] = {}
     for run in runs:
         for rec in run["metrics"]:
             x = _num(rec.get("kimg", rec.get("step")))
@@ -106,7 +116,9 @@ def _series(runs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, list[
                 continue
             for k, v in _values(rec).items():
                 if _num(v) is not None:
-                    out.setdefault((_metric(rec), k), {}).setdefault(run["name"], []).append((x, v))
+                    bar = _bar(rec, k)
+                    lo, hi = (bar["lo"], bar["hi"]) if bar else (None, None)
+                    out.setdefault((_metric(rec), k), {}).setdefault(run["name"], []).append((x, v, lo, hi))
     return out
 
 
@@ -126,14 +138,24 @@ def _tex(s: str) -> str:
     return s.replace("$", r"\$")
 
 
-def _plot(series: dict[str, list[tuple[float, float]]], title: str, ylabel: str, path: Path) -> None:
+def _plot(series: dict[str, list[tuple]], title: str, ylabel: str, path: Path) -> None:
+    """One line per run; points that carry a 95% interval (x, y, lo, hi) get a shaded band
+    and an error bar in the line's colour."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(5.2, 3.4), dpi=100)
     for name, pts in sorted(series.items()):
-        pts = sorted(pts)
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=3, label=_tex(name))
+        pts = sorted(pts, key=lambda p: p[:2])
+        line, = ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=3, label=_tex(name))
+        bars = [p for p in pts if len(p) == 4 and p[2] is not None]
+        if bars:
+            xs = [p[0] for p in bars]
+            ax.fill_between(xs, [p[2] for p in bars], [p[3] for p in bars], color=line.get_color(), alpha=0.2,
+                            linewidth=0)
+            ax.errorbar(xs, [p[1] for p in bars], yerr=[[max(0.0, p[1] - p[2]) for p in bars],
+                                                          [max(0.0, p[3] - p[1]) for p in bars]],
+                        fmt="none", ecolor=line.get_color(), capsize=2, linewidth=0.8)
     ax.set_title(_tex(title))
     ax.set_xlabel("kimg")
     ax.set_ylabel(_tex(ylabel))
@@ -226,8 +248,15 @@ def _table_rows(finals, columns) -> list[list[str]]:
     rows = []
     for name, f in finals.items():
         kimg = max((_num(rec.get("kimg")) or 0 for rec in f.values()), default=0)
-        rows.append([name, _fmt(kimg)] + [_fmt(_values(f.get(m, {})).get(k, "")) for m, k in columns])
+        rows.append([name, _fmt(kimg)] + [_cell(f.get(m, {}), k) for m, k in columns])
     return rows
+
+
+def _cell(rec: dict[str, Any], key: str) -> str:
+    """A final value, with its std and 95% interval when the record has error bars."""
+    text = _fmt(_values(rec).get(key, ""))
+    bar = _bar(rec, key)
+    return text if bar is None else f"{text} ± {bar['std']:.2g} [{bar['lo']:.4g}, {bar['hi']:.4g}]"
 
 
 def _e(s: Any) -> str:
