@@ -1,9 +1,10 @@
 """Fréchet Inception Distance (Heusel et al. 2017) from streamed float64 statistics.
 
 The matrix square root is taken through symmetric eigendecompositions:
-tr(sqrt(S1 S2)) = sum(sqrt(eig(sqrt(S1) S2 sqrt(S1)))), where sqrt(S1) comes from ``eigh``.
-Both factors are symmetric positive semi-definite, so this is exact where scipy's ``sqrtm``
-iterates on a general matrix; it is several times faster and never returns complex noise.
+tr(sqrt(S1 S2)) = sum(sqrt(eig(F^T S2 F))) for a factor S1 = F F^T (Cholesky, or sqrt(S1)
+from ``eigh`` when S1 is singular).  Both covariances are symmetric positive semi-definite, so
+this is exact where scipy's ``sqrtm`` iterates on a general matrix; it is several times
+faster and never returns complex noise.
 """
 from __future__ import annotations
 
@@ -28,18 +29,31 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     """
     mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
     s1, s2 = np.asarray(sigma1, np.float64), np.asarray(sigma2, np.float64)
-    # The divide-and-conquer driver is ~9x faster than scipy's default ('evr') at 2048 x 2048.
-    w, v = scipy.linalg.eigh(s1, driver="evd")
-    root1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
-    m = root1 @ s2 @ root1
-    ev = scipy.linalg.eigh((m + m.T) / 2, driver="evd", eigvals_only=True)
-    tr_covmean = np.sqrt(np.clip(ev, 0, None)).sum()
     diff = mu1 - mu2
-    value = float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * tr_covmean)
+    value = float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * trace_sqrt_product(s1, s2))
     if value < 0:
         warnings.warn(f"FID came out {value:.3g} from rounding; reporting 0", stacklevel=2)
         value = 0.0
     return value
+
+
+def trace_sqrt_product(s1: np.ndarray, s2: np.ndarray) -> float:
+    """tr(sqrt(S1 S2)) of two covariances: the sum of the square roots of the eigenvalues of
+    the symmetric F^T S2 F, for any factor S1 = F F^T.
+
+    F is the Cholesky factor when S1 is positive definite (more images than dimensions), else
+    V sqrt(W) from ``eigh``; both are exact, and Cholesky is about 2x faster at 2048 x 2048,
+    which matters for the bootstrap's hundreds of FIDs.
+    """
+    try:
+        f = np.linalg.cholesky(s1)
+    except np.linalg.LinAlgError:
+        # The divide-and-conquer driver is ~9x faster than scipy's default ('evr') at 2048 x 2048.
+        w, v = scipy.linalg.eigh(s1, driver="evd")
+        f = v * np.sqrt(np.clip(w, 0, None))
+    m = f.T @ s2 @ f
+    ev = scipy.linalg.eigh((m + m.T) / 2, driver="evd", eigvals_only=True)
+    return float(np.sqrt(np.clip(ev, 0, None)).sum())
 
 
 def fid(real: Any, fake: Any, *, weights: str | None = None, num_images: int | None = None, seed: int = 0,
