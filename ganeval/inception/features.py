@@ -8,10 +8,11 @@ only moments are needed, after `ganeval.inception.stats.load_stats` has checked 
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -38,6 +39,25 @@ def inception(weights: str | None = None, device: Any = None, allow_pickle: bool
     return _MODELS[key]
 
 
+@dataclasses.dataclass(frozen=True)
+class Extractor:
+    """What `extract_features` needs to know about a feature network.
+
+    `forward(batch, with_logits)` maps uint8 NCHW images on the device to ``(features,
+    logits or None)``; `id` names the network and its preprocessing (it keys the cache and
+    is recorded in the statistics files it writes); `sha256` identifies its weights; `check`
+    vets statistics read from a file (beyond width and weights hash) and returns them.
+    """
+
+    name: str
+    id: str
+    dim: int
+    sha256: str
+    forward: Callable[[torch.Tensor, bool], tuple[torch.Tensor, torch.Tensor | None]]
+    has_logits: bool = False
+    check: Callable[[Any, FeatureStats], FeatureStats] = lambda path, stats: stats
+
+
 def extract(source: Any, *, features: bool = False, logits: bool = False, weights: str | None = None,
             num_images: int | None = None, subset: str = "first", seed: int = 0, batch_size: int = 64,
             device: Any = None, workers: int | None = None, cache: bool = True, content_hash: bool = False,
@@ -54,13 +74,30 @@ def extract(source: Any, *, features: bool = False, logits: bool = False, weight
     model, info = inception(weights, device)
     if logits and not info.has_logits:
         model.logits_unbiased(torch.zeros(1, 2048))  # raises the clear WeightsError
+    net = Extractor("inception", EXTRACTOR, POOL3_DIM, info.sha256, lambda x, lg: model(x, with_logits=lg),
+                    has_logits=info.has_logits)
+    stats = extract_features(net, source, features=features, logits=logits, num_images=num_images, subset=subset,
+                             seed=seed, batch_size=batch_size, device=device, workers=workers, cache=cache,
+                             content_hash=content_hash, quiet=quiet, allow_weights_mismatch=allow_weights_mismatch,
+                             **source_kw)
+    return stats, info
+
+
+def extract_features(net: Extractor, source: Any, *, features: bool = False, logits: bool = False,
+                     num_images: int | None = None, subset: str = "first", seed: int = 0, batch_size: int = 64,
+                     device: Any = None, workers: int | None = None, cache: bool = True, content_hash: bool = False,
+                     quiet: bool = True, allow_weights_mismatch: bool = False, **source_kw: Any) -> FeatureStats:
+    """One cached pass of `net` over a set: the extractor-agnostic body of `extract` (and of
+    `ganeval.dinov2.features.extract_dinov2`).  A statistics ``.npz`` stands in for a set after
+    `load_stats` and ``net.check``; under torchrun each rank measures its share, rank 0 gets
+    the merged statistics (the others an empty object) and alone reads and writes the cache."""
     if is_stats_file(source):
-        stats = load_stats(source, dim=POOL3_DIM, weights_sha256=info.sha256,
-                           allow_weights_mismatch=allow_weights_mismatch)
+        stats = net.check(source, load_stats(source, dim=net.dim, weights_sha256=net.sha256,
+                                             allow_weights_mismatch=allow_weights_mismatch))
         if (features and not stats.features) or (logits and not stats.logits):
             raise DataError(f"{source}: holds only mu/sigma; KID, PR, IS, density/coverage and --bootstrap need the "
                             "images (or statistics saved with `ganeval stats --features`)")
-        return (stats if is_main() else _empty(stats.keep_features, stats.keep_logits)), info
+        return stats if is_main() else _empty(stats.keep_features, stats.keep_logits, net.dim)
     # The one dict the source is opened with is the one the cache is keyed on, so an option
     # added to open_source cannot change the numbers without changing the key.
     source_options = dict(num_images=num_images, subset=subset, seed=seed, **source_kw)
@@ -68,40 +105,39 @@ def extract(source: Any, *, features: bool = False, logits: bool = False, weight
     fp = src.fingerprint(content=content_hash) if cache else None
     path = None
     if fp is not None:
-        path = cache_path(statistics_key(fp, content_hash, source_options, info.sha256))
+        path = cache_path(statistics_key(fp, content_hash, source_options, net.sha256, net.id))
         # Rank 0 alone reads and writes the cache; under torchrun it tells the others.
-        hit = _read_cached(path, info.sha256) if is_main() else None
+        hit = _read_cached(path, net) if is_main() else None
         usable = hit is not None and (not features or hit.features) and (not logits or hit.logits)
         if broadcast(usable):
-            return (hit if is_main() else _empty(features, logits)), info
+            return hit if is_main() else _empty(features, logits, net.dim)
         path = _writable(path) if is_main() else None
-    dev = resolve_device(device)
     keep = fp is not None  # a cached entry serves every later metric, so it keeps everything
-    stats = FeatureStats(keep_features=features or keep, keep_logits=(logits or keep) and info.has_logits)
-    for start, batch in progress(src.shard(batch_size, dev, workers), total=len(src), desc="inception",
-                                 quiet=quiet):
-        pool, lg = model(batch, with_logits=stats.keep_logits)
-        stats.update(pool, lg, start=start)
+    stats = FeatureStats(net.dim, keep_features=features or keep, keep_logits=(logits or keep) and net.has_logits)
+    for start, batch in progress(src.shard(batch_size, resolve_device(device), workers), total=len(src),
+                                 desc=net.name, quiet=quiet):
+        feats, lg = net.forward(batch, stats.keep_logits)
+        stats.update(feats, lg, start=start)
     merged = reduce_to_rank0(stats)
     if merged is None:  # another rank holds the whole set's statistics
-        return _empty(stats.keep_features, stats.keep_logits), info
-    stats = merged
-    if stats.n == 0:
+        return _empty(stats.keep_features, stats.keep_logits, net.dim)
+    if merged.n == 0:
         raise DataError(f"{src.name}: no images could be read")
     if path is not None:
         try:
-            save_stats(path, stats, source=str(src.name), weights_sha256=info.sha256, n=stats.n)
+            save_stats(path, merged, source=str(src.name), weights_sha256=net.sha256, extractor=net.id, n=merged.n)
         except OSError as e:
             warn_cache_unwritable(e)
-    return stats, info
+    return merged
 
 
-def _empty(features: bool, logits: bool) -> FeatureStats:
+def _empty(features: bool, logits: bool, dim: int = POOL3_DIM) -> FeatureStats:
     # What ranks other than 0 hold after a distributed extraction: merging it changes nothing.
-    return FeatureStats(keep_features=features, keep_logits=logits)
+    return FeatureStats(dim, keep_features=features, keep_logits=logits)
 
 
-def statistics_key(fingerprint: str, content_hash: bool, source_options: dict[str, Any], weights_sha256: str) -> str:
+def statistics_key(fingerprint: str, content_hash: bool, source_options: dict[str, Any], weights_sha256: str,
+                   extractor: str = EXTRACTOR) -> str:
     """The cache key of a set's statistics: its fingerprint, how it was taken, and its options.
 
     `source_options` is exactly what `open_source` received.  The seed is dropped unless it
@@ -112,14 +148,14 @@ def statistics_key(fingerprint: str, content_hash: bool, source_options: dict[st
     if opts.get("subset", "first") != "random":
         opts.pop("seed", None)
     return cache_key(content=fingerprint, fingerprint="content" if content_hash else "metadata",
-                     source_options=opts, extractor=EXTRACTOR, weights=weights_sha256, version=__version__)
+                     source_options=opts, extractor=extractor, weights=weights_sha256, version=__version__)
 
 
-def _read_cached(path: Path, weights_sha256: str) -> FeatureStats | None:
+def _read_cached(path: Path, net: Extractor) -> FeatureStats | None:
     try:
         if not path.is_file():
             return None
-        return load_stats(path, dim=POOL3_DIM, weights_sha256=weights_sha256)
+        return net.check(path, load_stats(path, dim=net.dim, weights_sha256=net.sha256))
     except (OSError, DataError) as e:
         # An entry that cannot be read is recomputed (and rewritten), not reported as the data's fault.
         warnings.warn(f"ignoring unusable cached statistics {path} ({e})", stacklevel=3)

@@ -261,8 +261,9 @@ def _check_moments(path: Any, mu: np.ndarray, sigma: np.ndarray, dim: int | None
         raise DataError(f"{path}: mu has shape {mu.shape} but sigma has shape {sigma.shape}; a statistics file "
                         "needs mu of shape (D,) and sigma of shape (D, D)")
     if dim is not None and mu.shape[0] != dim:
-        raise DataError(f"{path}: statistics are {mu.shape[0]}-dimensional but the Inception pool3 features are "
-                        f"{dim}-dimensional; recompute them with ganeval stats")
+        raise DataError(f"{path}: statistics are {mu.shape[0]}-dimensional but the features in use are "
+                        f"{dim}-dimensional (Inception pool3: 2048, DINOv2 ViT-L/14: 1024, ViT-B/14: 768); recompute "
+                        "them from the images with the same feature extractor")
     if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
         raise DataError(f"{path}: statistics contain NaN or inf")
     scale = float(np.abs(sigma).max()) if sigma.size else 0.0
@@ -327,14 +328,18 @@ def cache_files(stats_only: bool = False) -> list[Path]:
 
     The cache dir may be a user's own directory (``$GANEVAL_CACHE_DIR``), so only ganeval's
     names count: statistics ``stats/<32 hex>.npz`` (`cache_path`), converted weights
-    ``*.ganeval.pth`` and torch-fidelity's downloaded weights file.
+    ``*.ganeval.pth``, torch-fidelity's downloaded weights file, and the DINOv2 checkpoints
+    ``ganeval weights --features dinov2 --download`` fetched (with their ``.sha256`` records).
     """
+    from ..dinov2.weights import SHA_SUFFIX, file_name
     from .weights import CONVERTED_SUFFIX, TORCH_FIDELITY_FILE, cache_dir
     root = cache_dir()
     stats_dir = root / "stats"
     out = [p for p in stats_dir.iterdir() if _STATS_NAME.fullmatch(p.name)] if stats_dir.is_dir() else []
+    dinov2 = {file_name(m) + suffix for m in ("vitl14", "vitb14") for suffix in ("", SHA_SUFFIX)}
     if not stats_only and root.is_dir():
-        out += [p for p in root.iterdir() if p.name.endswith(CONVERTED_SUFFIX) or p.name == TORCH_FIDELITY_FILE]
+        out += [p for p in root.iterdir()
+                if p.name.endswith(CONVERTED_SUFFIX) or p.name == TORCH_FIDELITY_FILE or p.name in dinov2]
     return sorted(p for p in out if p.is_file() and not p.is_symlink())
 
 

@@ -3,13 +3,15 @@
 Entries are image sets (anything `open_source` reads) or a registered `EntryKind`, such as
 the reference trainer's checkpoints (``*.pt``: N images are sampled from G_ema with a fixed
 seed) and run directories (their newest checkpoint).  Every entry is measured against one reference set under one protocol: metrics,
-image count, seed, ganeval version, the reference set's content fingerprint and (for Inception
-metrics) the weights sha256.  The store directory keeps ``protocol.json`` and one result file
+image count, seed, ganeval version, the reference set's content fingerprint, the weights
+sha256 of Inception (and of DINOv2 for ``fd_dinov2``) and the error-bar settings.  The store directory keeps ``protocol.json`` and one result file
 per finished entry, each written atomically, so a crash loses nothing finished and a rerun
 skips what is done.  A store made under another protocol is refused: rankings across
 protocols are meaningless.  Each result also records its entry's resolved path and content
 fingerprint, so an entry whose files changed under the same name is refused instead of being
-skipped with its old number, until ``rerun`` names it.
+skipped with its old number, until ``rerun`` names it.  With error bars (``repeats`` for SWD,
+``bootstrap`` for feature metrics) each row also says whether its difference from the next
+row is significant, from the paired replicates (`ganeval.metrics.uncertainty`).
 """
 from __future__ import annotations
 
@@ -148,6 +150,10 @@ def protocol_for(real: str, metrics: Sequence[str], num_images: int, seed: int,
     if any(get_metric(m).inception != "none" for m in metrics):
         from ..inception.weights import locate, sha256_of
         proto["weights_sha256"] = sha256_of(locate(weights)[0])
+    if "fd_dinov2" in metrics:  # FD_DINOv2 finds its own (ViT-L/14) weights; their identity is protocol too
+        from ..dinov2.weights import locate as locate_dinov2
+        from ..inception.weights import sha256_of
+        proto["dinov2_weights_sha256"] = sha256_of(locate_dinov2("vitl14")[0])
     proto["id"] = hashlib.sha256(json.dumps(proto, sort_keys=True).encode()).hexdigest()[:16]
     return proto
 

@@ -5,7 +5,9 @@ A run directory (the reference trainer's, or any loop using `ganeval.hooks.Evalu
 training tick), ``config.json`` and sample grids ``fakes*.png``.  `build_report` plots every
 metric value against kimg with the runs overlaid, training curves from the logs, shows the
 latest sample grid of each run, a table of final metrics and the exact protocol (image
-counts, seeds, weights hash, ganeval version).  The page is self-contained: relative image
+counts, seeds, weights hash, ganeval version).  Records with error bars (``uncertainty``:
+std and 95% interval) get shaded bands on the curves and ``value ± std [lo, hi]`` in the
+table.  The page is self-contained: relative image
 paths, inline CSS, no scripts or external resources.
 
 Every name in a report comes from files someone else may have written (run directory names,

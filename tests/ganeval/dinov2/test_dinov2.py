@@ -320,3 +320,54 @@ def test_registry_entry_evaluate_and_cli(weights, sets, monkeypatch, tmp_path):
     monkeypatch.delenv("GANEVAL_DINOV2_WEIGHTS")
     res = CliRunner().invoke(main, ["fd", *files, "-q", "--device", "cpu"])
     assert res.exit_code == 1 and "no DINOv2 vitl14 weights found" in res.output
+
+
+def test_fd_bootstrap_streams_like_one_shot_and_covers_the_value(weights, sets):
+    a, b = sets
+    one_shot = fd(a, b, model=TINY, weights=weights[0], device="cpu", cache=False, bootstrap=6)
+    m = FD(seed=0, device="cpu", model=TINY, weights=weights[0], bootstrap=6)
+    m.update(a[:11], real=True)
+    m.update(a[11:], real=True)
+    m.update(b)
+    streamed = m.compute()
+    key = one_shot.primary  # FD_DINOv2_tiny: the tiny ViT's own value name
+    u = one_shot.uncertainty[key]
+    assert u["method"] == "bootstrap" and u["n"] == 6 and u["resampled"] == ["real", "fake"]
+    assert u["lo"] <= one_shot.value <= u["hi"]
+    assert streamed.uncertainty[key]["replicates"] == pytest.approx(u["replicates"], rel=1e-6)
+    assert one_shot.value == pytest.approx(fd(a, b, model=TINY, weights=weights[0], device="cpu",
+                                              cache=False).value, rel=1e-9)
+
+
+def test_leaderboard_protocol_records_the_dinov2_weights(weights, monkeypatch, tmp_path, sets):
+    from ganeval.reporting.leaderboard import protocol_for
+    np.save(tmp_path / "real.npy", sets[0])
+    monkeypatch.setenv("GANEVAL_DINOV2_WEIGHTS", weights[1])
+    proto = protocol_for(str(tmp_path / "real.npy"), ["fd_dinov2"], 32, 0)
+    assert proto["dinov2_weights_sha256"] == DW.sha256_of(weights[1])
+    monkeypatch.setenv("GANEVAL_DINOV2_WEIGHTS", weights[0])
+    assert protocol_for(str(tmp_path / "real.npy"), ["fd_dinov2"], 32, 0)["id"] != proto["id"]
+
+
+def test_cache_ls_and_clear_know_the_downloaded_dinov2_checkpoints(isolated):
+    from ganeval.cli import main
+    from ganeval.inception.stats import cache_files
+    cache = isolated / "cache"
+    cache.mkdir()
+    ours = [cache / "dinov2_vitl14_pretrain.pth", cache / "dinov2_vitl14_pretrain.pth.sha256"]
+    for p in ours + [cache / "dinov2_vitl14_finetuned.pth"]:  # the last is not a name ganeval writes
+        p.write_bytes(b"x")
+    assert cache_files() == sorted(ours) and cache_files(stats_only=True) == []
+    res = CliRunner().invoke(main, ["cache", "clear"])
+    assert res.exit_code == 0 and "removed 2 files" in res.output
+    assert [p.name for p in cache.iterdir()] == ["dinov2_vitl14_finetuned.pth"]
+
+
+def test_statistics_of_another_width_name_both_widths(weights, sets, tmp_path):
+    from ganeval.errors import DataError
+    from ganeval.inception.stats import FeatureStats, save_stats
+    st = FeatureStats(dim=10)
+    st.update(torch.randn(20, 10))
+    save_stats(tmp_path / "ten.npz", st)
+    with pytest.raises(DataError, match=r"ten\.npz: statistics are 10-dimensional but the features in use are 48"):
+        fd(str(tmp_path / "ten.npz"), sets[1], model=TINY, weights=weights[0], device="cpu", cache=False)
