@@ -72,6 +72,11 @@ def _training_resolution(cfg: dict[str, Any], run_dir: Path) -> int | None:
     return size[0] if size else None
 
 
+def _check_count(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    from ganeval.metrics.uncertainty import check_count
+    return check_count(value, "/".join(param.opts))
+
+
 def _measurable(metrics: tuple[str, ...], cfg: dict[str, Any], run_dir: Path, *, explicit: bool,
                 say: bool) -> tuple[str, ...]:
     """`metrics` less those the training resolution is too small for: a usage error when the
@@ -103,8 +108,9 @@ class _RunEvaluator:
     first evaluation has read none of them."""
 
     def __init__(self, cfg: dict[str, Any], run_dir: Path, metrics: tuple[str, ...], num_images: int,
-                 device: str) -> None:
+                 device: str, **error_bars: int) -> None:
         self.cfg, self.run_dir, self.metrics, self.num_images, self.device = cfg, run_dir, metrics, num_images, device
+        self.error_bars = error_bars  # repeats (SWD) and bootstrap (feature metrics), for ganeval's Evaluator
         self._evaluator: Callable | None = None
 
     def __call__(self, generate: Callable, kimg: float | None = None) -> Any:
@@ -115,7 +121,7 @@ class _RunEvaluator:
             real = MultiResDataset(data_cache_path(self.cfg, self.run_dir)).full_resolution_path()
             self._evaluator = Evaluator(real, metrics=self.metrics, num_images=self.num_images, seed=0,
                                         out_dir=self.run_dir, latent_dim=self.cfg["latent_size"],
-                                        input_range=(-1, 1), device=self.device)
+                                        input_range=(-1, 1), device=self.device, **self.error_bars)
         return self._evaluator(generate, kimg=kimg)
 
 
@@ -140,11 +146,16 @@ def cli(debug: bool) -> None:
 @click.option("--metrics-kimg", type=float, default=None, help="Evaluation interval (default: the preset's).")
 @click.option("--metrics-num", type=click.IntRange(min=1), default=1024, show_default=True,
               help="Images per metric evaluation.")
+@click.option("--metrics-repeats", type=int, default=0, show_default=True, callback=_check_count,
+              help="SWD error bars over K seeds in every metrics.jsonl record (0: off).")
+@click.option("--metrics-bootstrap", type=int, default=0, show_default=True, callback=_check_count,
+              help="Bootstrap error bars for fid/is/kid from B resamples of their features (0: off).")
 @click.option("--seed", type=int, default=None)
 @click.option("--device", default=None, callback=_check_device, help=_DEVICE_HELP)
 @debug_option
 @click.pass_context
-def train_cmd(ctx, preset, data, out, sets, resume, metrics, metrics_kimg, metrics_num, seed, device):
+def train_cmd(ctx, preset, data, out, sets, resume, metrics, metrics_kimg, metrics_num, metrics_repeats,
+              metrics_bootstrap, seed, device):
     """Train (or --resume) a ProGAN."""
     from .train import setup_distributed, train
     overrides = dict(sets)
@@ -165,7 +176,8 @@ def train_cmd(ctx, preset, data, out, sets, resume, metrics, metrics_kimg, metri
         run_dir = Path(name[0])
     metrics = _measurable(metrics, cfg, run_dir, explicit=ctx.get_parameter_source("metrics")
                           is not click.core.ParameterSource.DEFAULT, say=rank == 0)
-    evaluator = _RunEvaluator(cfg, run_dir, metrics, metrics_num, str(device)) if metrics else None
+    evaluator = (_RunEvaluator(cfg, run_dir, metrics, metrics_num, str(device), repeats=metrics_repeats,
+                               bootstrap=metrics_bootstrap) if metrics else None)
     path = train(cfg, run_dir, evaluator=evaluator, resume=resume_path, device=str(device))
     if rank == 0:
         click.echo(str(path))

