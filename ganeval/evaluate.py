@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from typing import Any, Sequence
 
-from .metrics.registry import MetricSpec, metric_names, resolve
+from .metrics.registry import MetricSpec, check_error_bars, metric_names, resolve
 from .options import RunOptions
 from .results import MetricResult
 
@@ -31,6 +31,7 @@ def evaluate(real: Any, fake: Any, metrics: Sequence[str] | None = None, *, num_
     opts = RunOptions.take(args)
     if args:
         raise TypeError(f"evaluate() got unexpected keyword arguments {sorted(args)}")
+    check_error_bars(specs, bootstrap=opts.bootstrap, repeats=opts.repeats)
     out = [s.run(real, fake, opts) for s in specs if s.inception == "none"]
     inception = [s for s in specs if s.inception != "none"]
     if inception:

@@ -45,7 +45,7 @@ from .dist import rank_world
 from .errors import UsageError
 from .io.fileio import append_line
 from .metrics import FID, KID, MSSSIM, SWD, InceptionScore, PrecisionRecall
-from .metrics.registry import resolve
+from .metrics.registry import check_error_bars, resolve
 from .results import MetricResult
 from .io.sources import open_source, to_uint8
 
@@ -102,6 +102,7 @@ class Evaluator:
                  tensorboard: bool = False, weights: str | None = None, bootstrap: int = 0, repeats: int = 0,
                  redraw: str = "patches") -> None:
         self.specs = resolve(metrics)
+        check_error_bars(self.specs, bootstrap=bootstrap, repeats=repeats)
         self.uncertainty = dict(bootstrap=bootstrap, repeats=repeats, redraw=redraw)
         self.metrics = [s.name for s in self.specs]
         self.real, self.num_images, self.seed = real, num_images, seed

@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from . import main
-from .options import emit, repeats_options, run_options, source_kwargs, source_options
+from .options import bootstrap_option, emit, repeats_options, run_options, source_kwargs, source_options
 
 
 @main.command("swd")
@@ -38,8 +38,9 @@ def swd_cmd(real: str, fake: str, seed: int, device: str | None, as_json: bool, 
 @run_options
 @click.option("--num-pairs", type=click.IntRange(min=1), default=None,
               help="Pairs to average (default 10000, i.e. 20000 images; overrides --num-images).")
+@bootstrap_option
 def msssim_cmd(images: str, seed: int, device: str | None, as_json: bool, output: str | None,
-               quiet: bool, num_pairs: int | None, **kw) -> None:
+               quiet: bool, num_pairs: int | None, bootstrap: int, **kw) -> None:
     """Average MS-SSIM over consecutive pairs of IMAGES (ProGAN's diversity metric).
 
     \b
@@ -51,5 +52,5 @@ def msssim_cmd(images: str, seed: int, device: str | None, as_json: bool, output
     src_kw = source_kwargs(kw)
     src_kw.pop("num_images")
     result = ms_ssim(images, num_pairs=pairs, seed=seed, device=device, batch_size=kw["batch_size"],
-                     workers=kw["workers"], quiet=quiet, **src_kw)
+                     workers=kw["workers"], quiet=quiet, bootstrap=bootstrap, **src_kw)
     emit(result, as_json, output)

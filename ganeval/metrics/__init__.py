@@ -27,7 +27,7 @@ def _run_swd(real, fake, o: RunOptions):
 
 
 def _run_msssim(real, fake, o: RunOptions):
-    return ms_ssim(fake, num_pairs=pairs_for(o.num_images), **o.stream_kw())
+    return ms_ssim(fake, num_pairs=pairs_for(o.num_images), bootstrap=o.bootstrap, **o.stream_kw())
 
 
 register_metric(MetricSpec(

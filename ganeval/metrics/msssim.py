@@ -247,21 +247,29 @@ class MSSSIMAccumulator:
     then does not depend on batching even in its last float32 bit.  `flush` computes what
     is queued (an odd last image keeps waiting); `merge` adds another accumulator's sums
     (e.g. from another process); `compute` flushes and returns the mean over pairs.
+    With `keep_values` every pair's value is kept with its pair index (image index // 2), for
+    the bootstrap; `all_values` returns them in the set's order.
     """
 
-    def __init__(self, max_pairs: int | None = None):
-        self.max_pairs = max_pairs
+    def __init__(self, max_pairs: int | None = None, keep_values: bool = False):
+        self.max_pairs, self.keep_values = max_pairs, keep_values
         self.sum: torch.Tensor | float = 0.0  # a device tensor while streaming: no sync per batch
         self.pairs = 0
+        self.values: list[torch.Tensor] = []
+        self.index: list[torch.Tensor] = []
         self._queue: list[torch.Tensor] = []
+        self._qindex: list[torch.Tensor] = []  # each queued image's index in its set
+        self._next = 0
         self._queued = 0
         self._workspace: dict = {}
         self.resolution: tuple[int, int] | None = None
         self.device_type: str | None = None
 
-    def update(self, images: torch.Tensor) -> None:
-        """Add a batch of uint8 RGB NCHW images."""
+    def update(self, images: torch.Tensor, start: int | None = None) -> None:
+        """Add a batch of uint8 RGB NCHW images (`start`: the index of its first image in the set)."""
         x = to_uint8(images, name="images")
+        start = self._next if start is None else int(start)
+        self._next = start + x.shape[0]
         if self.resolution is None:
             self.resolution, self.device_type = tuple(x.shape[2:]), x.device.type
         if self.max_pairs is not None:
@@ -269,6 +277,7 @@ class MSSSIMAccumulator:
         if x.shape[0] == 0:
             return
         self._queue.append(x)
+        self._qindex.append(torch.arange(start, start + x.shape[0]))
         self._queued += x.shape[0]
         step = 2 * _chunk_pairs(tuple(x.shape), x.device)
         if self._queued >= step:
@@ -282,24 +291,39 @@ class MSSSIMAccumulator:
         if n == 0:
             return
         x = torch.cat([q.to(self._queue[-1].device) for q in self._queue])
+        idx = torch.cat(self._qindex)
         self._queue, self._queued = ([x[n:]] if n < x.shape[0] else []), x.shape[0] - n
+        self._qindex = [idx[n:]] if n < x.shape[0] else []
         vals = ms_ssim_pairs(x[0:n:2], x[1:n:2], workspace=self._workspace)
         self.sum = self.sum + vals.sum()
         self.pairs += vals.shape[0]
+        if self.keep_values:
+            self.values.append(vals.detach())
+            self.index.append(idx[0:n:2] // 2)
+
+    def all_values(self) -> torch.Tensor:
+        """Every kept pair value (float64, CPU), in the order of the pairs in the set."""
+        self.flush()
+        vals = torch.cat([v.double().cpu() for v in self.values]) if self.values else torch.empty(0)
+        return vals[torch.argsort(torch.cat(self.index))] if self.index else vals
 
     def merge(self, other: "MSSSIMAccumulator") -> None:
         other.flush()
         self.sum = self.sum + (other.sum.to(self.sum.device) if isinstance(other.sum, torch.Tensor)
                                and isinstance(self.sum, torch.Tensor) else other.sum)
         self.pairs += other.pairs
+        self.values += other.values
+        self.index += other.index
         self.resolution = self.resolution or other.resolution
         self.device_type = self.device_type or other.device_type
 
     def portable(self) -> "MSSSIMAccumulator":
         """The flushed sums as a CPU copy: what travels between processes."""
         self.flush()
-        out = MSSSIMAccumulator(self.max_pairs)
+        out = MSSSIMAccumulator(self.max_pairs, self.keep_values)
         out.sum, out.pairs = float(self.sum), self.pairs
+        out.values = [torch.cat(self.values).cpu()] if self.values else []
+        out.index = [torch.cat(self.index)] if self.index else []
         out.resolution, out.device_type = self.resolution, self.device_type
         return out
 
@@ -315,19 +339,33 @@ class MSSSIM(StreamingMetric):
 
     Equal to `ganeval.ms_ssim` on the same images for any split into batches (images queue
     up into whole chunks of pairs; ``ganeval.ms_ssim`` streams into this object).
-    `max_pairs` stops accumulating after that many pairs.
+    `max_pairs` stops accumulating after that many pairs.  ``bootstrap=B`` adds error bars
+    from B resamples of the pairs (their values are kept; `ganeval.metrics.uncertainty`).
     """
 
     name = "msssim"
     uses_real = False
 
-    def __init__(self, max_pairs: int | None = None, seed: int = 0) -> None:
+    def __init__(self, max_pairs: int | None = None, seed: int = 0, *, bootstrap: int = 0) -> None:
+        from .uncertainty import check_count
         self.max_pairs, self.seed = max_pairs, seed
+        self.bootstrap = check_count(bootstrap, "bootstrap")
         self.source_name = "images"  # named in errors; the one-shot sets the source's name
         super().__init__()
 
     def _new(self, real: bool) -> MSSSIMAccumulator:
-        return MSSSIMAccumulator(self.max_pairs)
+        return MSSSIMAccumulator(self.max_pairs, keep_values=bool(self.bootstrap))
+
+    def _accumulate(self, acc: MSSSIMAccumulator, images: torch.Tensor, start: int | None = None) -> None:
+        acc.update(images, start)
+
+    def _with_uncertainty(self, result: MetricResult, real: None, fake: MSSSIMAccumulator) -> MetricResult:
+        if self.bootstrap:
+            from .uncertainty import bootstrap
+            vals = fake.all_values()
+            result.uncertainty = bootstrap(result.values, lambda _, f: {"MS-SSIM": float(vals[f].mean())}, None,
+                                           len(vals), self.bootstrap, self.seed)
+        return result
 
     def _result(self, real: None, fake: MSSSIMAccumulator) -> MetricResult:
         value = fake.compute()
@@ -341,20 +379,21 @@ class MSSSIM(StreamingMetric):
 
 def ms_ssim(images: Any, *, num_pairs: int | None = DEFAULT_NUM_PAIRS, device: Any = None,
             batch_size: int = 64, workers: int | None = None, quiet: bool = True, seed: int = 0,
-            **source_kw: Any) -> MetricResult | None:
+            bootstrap: int = 0, **source_kw: Any) -> MetricResult | None:
     """Average MS-SSIM over consecutive pairs of one image set: the ProGAN diversity metric.
 
     Lower means more diverse.  `images` is any image source; the first ``2 * num_pairs``
     images are paired (0, 1), (2, 3), ... (default 10,000 pairs, the paper's count; fewer if
     the set is smaller; an odd last image is left out).  `seed` only matters with
     ``subset="random"``.  Returns a `MetricResult` with the value ``MS-SSIM`` (under torchrun
-    on rank 0; the other ranks measure their share and return None).
+    on rank 0; the other ranks measure their share and return None).  ``bootstrap=B`` adds
+    error bars from B resamples of the pairs.
     """
     t0 = time.time()
     dev = resolve_device(device)
     n = None if num_pairs is None else 2 * num_pairs
     src = open_source(images, num_images=n, seed=seed, **source_kw)
-    metric = MSSSIM(num_pairs, seed)
+    metric = MSSSIM(num_pairs, seed, bootstrap=bootstrap)
     metric.source_name = src.name
     total = len(src) if not callable(images) else n
     # Pairs are consecutive images of the whole set: shares of even-sized batches keep them whole.

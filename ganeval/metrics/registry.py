@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 from ..errors import UsageError
 
 __all__ = ["MetricSpec", "register_metric", "get_metric", "metric_names", "resolve", "parse_metric_list",
-           "default_rank_value", "lower_is_better"]
+           "default_rank_value", "lower_is_better", "check_error_bars"]
 
 INCEPTION_NEEDS = ("none", "pool3", "logits")
 
@@ -135,6 +135,16 @@ def lower_is_better(value_key: str) -> bool:
                 spec.value_prefix and value_key.startswith(spec.value_prefix)):
             return spec.lower_is_better
     return True
+
+
+def check_error_bars(specs: Sequence[MetricSpec], **options: int) -> None:
+    """A usage error when an error-bar option (``bootstrap=B``, ``repeats=K``) is set but none
+    of `specs` can use it: asking for error bars and getting none would pass unnoticed."""
+    for option, count in options.items():
+        if count and not any(option in inspect.signature(s.streaming).parameters for s in specs):
+            able = [n for n, s in _REGISTRY.items() if option in inspect.signature(s.streaming).parameters]
+            raise UsageError(f"--{option} {count}: none of the metrics {', '.join(s.name for s in specs)} takes it; "
+                             f"it applies to {', '.join(able)}")
 
 
 def help_text() -> str:

@@ -27,7 +27,8 @@ from typing import Any, Callable, Sequence
 from .. import __version__
 from ..errors import DataError, UsageError
 from ..io.fileio import atomic_write_text
-from ..metrics.registry import default_rank_value, get_metric, lower_is_better, parse_metric_list, resolve
+from ..metrics.registry import (check_error_bars, default_rank_value, get_metric, lower_is_better, parse_metric_list,
+                                resolve)
 from ..results import MetricResult
 from ..io.sources import open_source
 
@@ -308,6 +309,7 @@ def run_leaderboard(real: str, entries: Sequence[Entry], store: str | os.PathLik
     store = Path(store)
     from ..metrics.uncertainty import check_count
     bootstrap, repeats = check_count(bootstrap, "--bootstrap"), check_count(repeats, "--repeats")
+    check_error_bars(resolve(metrics), bootstrap=bootstrap, repeats=repeats)
     proto = protocol_for(real, metrics, num_images, seed, weights, bootstrap=bootstrap, repeats=repeats,
                          redraw=redraw)
     error_bars = {k: proto[k] for k in ("bootstrap", "repeats", "redraw") if k in proto}

@@ -221,3 +221,38 @@ def test_cli_prints_error_bars_and_json_and_refuses_bad_counts(crops, tmp_path):
         p = run(*args)
         assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1, p.stderr
         assert "at least 2" in p.stderr
+
+
+def test_error_bar_options_no_requested_metric_takes_are_usage_errors(crops, tmp_path):
+    from ganeval.evaluate import evaluate
+    from ganeval.hooks import Evaluator
+    from ganeval.reporting.leaderboard import Entry, run_leaderboard
+    with pytest.raises(UsageError, match="--bootstrap 5: none of the metrics swd takes it; it applies to msssim, fid"):
+        evaluate(crops[0][:8], crops[1][:8], ["swd"], bootstrap=5)
+    with pytest.raises(UsageError, match="--repeats 3: none of the metrics msssim takes it; it applies to swd"):
+        Evaluator(crops[0][:8], metrics=("msssim",), repeats=3)
+    np.save(tmp_path / "a.npy", crops[0][:8])
+    with pytest.raises(UsageError, match="--repeats 2: none of the metrics msssim"):
+        run_leaderboard(str(tmp_path / "a.npy"), [Entry("a", str(tmp_path / "a.npy"))], tmp_path / "lb",
+                        metrics=["msssim"], repeats=2, log=lambda s: None)
+    assert not (tmp_path / "lb").exists()
+    # One metric that takes it is enough: the others report their values without error bars.
+    [s, m] = evaluate(crops[0][:32], crops[1][:32], ["swd", "msssim"], repeats=2)
+    assert s.uncertainty and not m.uncertainty
+
+
+def test_msssim_bootstrap_resamples_the_pairs_in_set_order(crops):
+    from ganeval.metrics.msssim import MSSSIM, ms_ssim, ms_ssim_pairs
+    x = torch.from_numpy(crops[1][:40])
+    one_shot = ms_ssim(x, num_pairs=20, bootstrap=50, seed=4)
+    pairs = ms_ssim_pairs(x[0::2], x[1::2]).double().numpy()
+    assert one_shot.value == pytest.approx(pairs.mean(), rel=1e-6)
+    u = one_shot.uncertainty["MS-SSIM"]
+    expected = [pairs[resample_indices(20, 4, b, 1)].mean() for b in range(50)]  # closed form: means of resamples
+    assert u["replicates"] == pytest.approx(expected, rel=1e-6)
+    assert u["std"] == pytest.approx(np.std(expected, ddof=1), rel=1e-6) and u["lo"] < one_shot.value < u["hi"]
+    # Streamed out of order (as shares of a distributed run arrive): the same pairs, the same replicates.
+    m = MSSSIM(20, seed=4, bootstrap=50)
+    for s, e in ((24, 40), (0, 10), (10, 24)):
+        m.update(x[s:e], start=s)
+    assert m.compute().uncertainty["MS-SSIM"]["replicates"] == pytest.approx(u["replicates"], rel=1e-6)
