@@ -123,8 +123,9 @@ def _check_count(ctx: click.Context, param: click.Parameter, value: int) -> int:
 
 bootstrap_option = click.option(
     "--bootstrap", type=int, default=0, show_default=True, callback=_check_count,
-    help="Error bars from B bootstrap resamples of the extracted features (no image is read again): mean, std "
-         "and a 95% interval next to the usual value, which does not change.  0: off.")
+    help="Error bars from B bootstrap resamples of the images (of their extracted features; MS-SSIM: of its pairs; "
+         "nothing is read again): mean, std and a 95% interval next to the usual value, which does not change.  "
+         "0: off.")
 
 
 def repeats_options(f: Callable) -> Callable:

@@ -217,6 +217,9 @@ def test_cli_prints_error_bars_and_json_and_refuses_bad_counts(crops, tmp_path):
     p = run("swd", str(a), str(b), "--repeats", "2", "--redraw", "directions", "-q", "--json")
     u = json.loads(p.stdout)["uncertainty"]["SWDx1e3_avg"]
     assert u["n"] == 2 and u["redrawn"] == "directions" and len(u["replicates"]) == 2
+    p = run("msssim", str(b), "--bootstrap", "20", "-q")
+    assert p.returncode == 0 and "MS-SSIM" in p.stdout and "±" in p.stdout, p.stderr
+    assert "20 bootstrap resamples of the fake set" in p.stdout
     for args in (["swd", str(a), str(b), "--repeats", "1"], ["fid", str(a), str(b), "--bootstrap", "-5"]):
         p = run(*args)
         assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1, p.stderr
