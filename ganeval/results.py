@@ -57,7 +57,7 @@ class MetricResult:
         lines.append(f"({self.metric}; images: {counts}; seed={self.seed}; {self.seconds:.1f} s)")
         u = next(iter(self.uncertainty.values()), None)
         if u is not None:
-            sets = u["resampled"]
+            sets = u.get("resampled", [])
             how = (f"{u['n']} bootstrap resamples of the {' and '.join(sets)} set{'s' if len(sets) > 1 else ''}"
                    if u["method"] == "bootstrap" else f"{u['n']} seeds ({u['seed']}..{u['seed'] + u['n'] - 1}), "
                    f"redrawing {u['redrawn']}")
