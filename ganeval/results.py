@@ -56,12 +56,13 @@ class MetricResult:
         counts = ", ".join(f"{k}={v}" for k, v in self.num_images.items())
         lines.append(f"({self.metric}; images: {counts}; seed={self.seed}; {self.seconds:.1f} s)")
         u = next(iter(self.uncertainty.values()), None)
-        if u is not None:
-            sets = u.get("resampled", [])
-            how = (f"{u['n']} bootstrap resamples of the {' and '.join(sets)} set{'s' if len(sets) > 1 else ''}"
-                   if u["method"] == "bootstrap" else f"{u['n']} seeds ({u['seed']}..{u['seed'] + u['n'] - 1}), "
-                   f"redrawing {u['redrawn']}")
-            lines.append(f"(± std over {how}; [95% interval])")
+        if u is not None and u["method"] == "bootstrap":
+            sets = u["resampled"]
+            lines.append(f"(± std over {u['n']} bootstrap resamples of the {' and '.join(sets)} "
+                         f"set{'s' if len(sets) > 1 else ''}; [95% interval])")
+        elif u is not None:
+            lines.append(f"(± std over {u['n']} seeds ({u['seed']}..{u['seed'] + u['n'] - 1}), redrawing "
+                         f"{u['redrawn']}; [95% interval])")
         return "\n".join(lines)
 
     def _bar(self, key: str) -> str:

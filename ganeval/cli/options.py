@@ -113,16 +113,14 @@ def run_options(f: Callable) -> Callable:
     return f
 
 
-def _check_count(ctx: click.Context, param: click.Parameter, value: int) -> int:
+def check_count_option(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    """Click callback for an error-bar count (``--repeats``, ``--bootstrap``): 0, or at least 2."""
     from ..metrics.uncertainty import check_count
-    try:
-        return check_count(value, _flag(param))
-    except UsageError as e:
-        raise UsageError(str(e)) from None
+    return check_count(value, _flag(param))
 
 
 bootstrap_option = click.option(
-    "--bootstrap", type=int, default=0, show_default=True, callback=_check_count,
+    "--bootstrap", type=int, default=0, show_default=True, callback=check_count_option,
     help="Error bars from B bootstrap resamples of the images (of their extracted features; MS-SSIM: of its pairs; "
          "nothing is read again): mean, std and a 95% interval next to the usual value, which does not change.  "
          "0: off.")
@@ -133,7 +131,7 @@ def repeats_options(f: Callable) -> Callable:
     f = click.option("--redraw", type=click.Choice(["patches", "directions"]), default="patches", show_default=True,
                      help="What SWD repeats redraw: patch positions and directions (as another seed would; K x the "
                           "descriptor memory), or directions only (no extra memory; misses the patch part).")(f)
-    return click.option("--repeats", type=int, default=0, show_default=True, callback=_check_count,
+    return click.option("--repeats", type=int, default=0, show_default=True, callback=check_count_option,
                         help="SWD error bars over K seeds (seed .. seed+K-1): mean, std and a 95% interval next "
                              "to the usual seed's value, which does not change.  0: off.")(f)
 

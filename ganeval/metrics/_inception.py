@@ -15,10 +15,10 @@ import torch
 from ..device import resolve_device
 from ..inception.stats import FeatureStats, load_stats
 from .base import StreamingMetric
-from .uncertainty import bootstrap_stats, check_count
+from .uncertainty import FeatureBootstrap, check_count
 
 
-class InceptionMetric(StreamingMetric):
+class InceptionMetric(FeatureBootstrap, StreamingMetric):
     """Streaming base of the Inception metrics (see the module docstring)."""
 
     keep_features = keep_logits = False
@@ -73,12 +73,6 @@ class InceptionMetric(StreamingMetric):
         result = self.compute()
         if result is not None:
             result.seconds = time.time() - t0
-        return result
-
-    def _with_uncertainty(self, result, real, fake):
-        if self.bootstrap:
-            result.uncertainty = bootstrap_stats(result.values, real if self.uses_real else None, fake,
-                                                 self.bootstrap, self.seed, self._result)
         return result
 
     def compute(self):

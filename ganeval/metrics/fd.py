@@ -24,7 +24,7 @@ from ..inception.stats import FeatureStats, load_stats
 from ..results import MetricResult
 from .base import StreamingMetric
 from .fid import frechet_distance
-from .uncertainty import bootstrap_stats, check_count
+from .uncertainty import FeatureBootstrap, check_count
 
 __all__ = ["fd", "fd_from_stats", "FD", "run_fd_dinov2", "FEATURES"]
 
@@ -50,7 +50,7 @@ def fd_from_stats(a: FeatureStats, b: FeatureStats, info: DINOv2WeightsInfo, see
     return MetricResult(name, {key: value}, key, settings, {"real": a.n, "fake": b.n}, seed)
 
 
-class FD(StreamingMetric):
+class FD(FeatureBootstrap, StreamingMetric):
     """Streaming FD on DINOv2 features: ``update(images, real=...)``; ``compute()``."""
 
     def __init__(self, seed: int = 0, device: Any = None, model: str | ViTConfig = "vitl14",
@@ -95,11 +95,6 @@ class FD(StreamingMetric):
     def _result(self, real: FeatureStats, fake: FeatureStats) -> MetricResult:
         return fd_from_stats(real, fake, self.info, self.seed)
 
-    def _with_uncertainty(self, result: MetricResult, real: FeatureStats, fake: FeatureStats) -> MetricResult:
-        if self.bootstrap:
-            result.uncertainty = bootstrap_stats(result.values, real, fake, self.bootstrap, self.seed, self._result)
-        return result
-
     def compute(self) -> MetricResult | None:
         if self.info is None:
             self._network()  # the weights' identity is part of every result
@@ -121,8 +116,7 @@ def fd(real: Any, fake: Any, *, features: str = "dinov2", model: str | ViTConfig
     t0 = time.time()
     metric = FD(seed, device, model, weights, allow_download, features, bootstrap=bootstrap)
     args = dict(model=metric.config, weights=weights, features=bool(bootstrap), num_images=num_images, seed=seed,
-                device=device,
-                batch_size=batch_size, cache=cache, quiet=quiet, allow_download=allow_download, **kw)
+                device=device, batch_size=batch_size, cache=cache, quiet=quiet, allow_download=allow_download, **kw)
     a, info = extract_dinov2(real, **args)
     b, _ = extract_dinov2(fake, **args)
     metric.load(a, b, info)

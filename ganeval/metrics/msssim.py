@@ -33,6 +33,7 @@ from ..progress import progress
 from ..results import MetricResult
 from ..io.sources import open_source, to_uint8
 from .base import StreamingMetric
+from .uncertainty import bootstrap, check_count
 
 FILTER_SIZE = 11
 FILTER_SIGMA = 1.5
@@ -258,7 +259,7 @@ class MSSSIMAccumulator:
         self.values: list[torch.Tensor] = []
         self.index: list[torch.Tensor] = []
         self._queue: list[torch.Tensor] = []
-        self._qindex: list[torch.Tensor] = []  # each queued image's index in its set
+        self._qindex: list[torch.Tensor] = []  # each queued image's index in its set (when kept)
         self._next = 0
         self._queued = 0
         self._workspace: dict = {}
@@ -277,7 +278,8 @@ class MSSSIMAccumulator:
         if x.shape[0] == 0:
             return
         self._queue.append(x)
-        self._qindex.append(torch.arange(start, start + x.shape[0]))
+        if self.keep_values:
+            self._qindex.append(torch.arange(start, start + x.shape[0]))
         self._queued += x.shape[0]
         step = 2 * _chunk_pairs(tuple(x.shape), x.device)
         if self._queued >= step:
@@ -291,13 +293,13 @@ class MSSSIMAccumulator:
         if n == 0:
             return
         x = torch.cat([q.to(self._queue[-1].device) for q in self._queue])
-        idx = torch.cat(self._qindex)
         self._queue, self._queued = ([x[n:]] if n < x.shape[0] else []), x.shape[0] - n
-        self._qindex = [idx[n:]] if n < x.shape[0] else []
         vals = ms_ssim_pairs(x[0:n:2], x[1:n:2], workspace=self._workspace)
         self.sum = self.sum + vals.sum()
         self.pairs += vals.shape[0]
         if self.keep_values:
+            idx = torch.cat(self._qindex)
+            self._qindex = [idx[n:]] if n < x.shape[0] else []
             self.values.append(vals.detach())
             self.index.append(idx[0:n:2] // 2)
 
@@ -347,7 +349,6 @@ class MSSSIM(StreamingMetric):
     uses_real = False
 
     def __init__(self, max_pairs: int | None = None, seed: int = 0, *, bootstrap: int = 0) -> None:
-        from .uncertainty import check_count
         self.max_pairs, self.seed = max_pairs, seed
         self.bootstrap = check_count(bootstrap, "bootstrap")
         self.source_name = "images"  # named in errors; the one-shot sets the source's name
@@ -361,7 +362,6 @@ class MSSSIM(StreamingMetric):
 
     def _with_uncertainty(self, result: MetricResult, real: None, fake: MSSSIMAccumulator) -> MetricResult:
         if self.bootstrap:
-            from .uncertainty import bootstrap
             vals = fake.all_values()
             result.uncertainty = bootstrap(result.values, lambda _, f: {"MS-SSIM": float(vals[f].mean())}, None,
                                            len(vals), self.bootstrap, self.seed)

@@ -64,11 +64,14 @@ class MetricSpec:
         kw: dict[str, Any] = {"seed": seed}
         if self.inception != "none":
             kw["weights"] = weights
-        params = inspect.signature(self.streaming).parameters
-        if "device" in params:
+        if self.takes("device"):
             kw["device"] = device
-        kw.update({k: v for k, v in options.items() if k in params})
+        kw.update({k: v for k, v in options.items() if self.takes(k)})
         return self.streaming(**kw)
+
+    def takes(self, option: str) -> bool:
+        """Whether the streaming class takes keyword `option` (``device``, ``bootstrap``, ...)."""
+        return option in inspect.signature(self.streaming).parameters
 
 
 _REGISTRY: dict[str, MetricSpec] = {}
@@ -141,8 +144,8 @@ def check_error_bars(specs: Sequence[MetricSpec], **options: int) -> None:
     """A usage error when an error-bar option (``bootstrap=B``, ``repeats=K``) is set but none
     of `specs` can use it: asking for error bars and getting none would pass unnoticed."""
     for option, count in options.items():
-        if count and not any(option in inspect.signature(s.streaming).parameters for s in specs):
-            able = [n for n, s in _REGISTRY.items() if option in inspect.signature(s.streaming).parameters]
+        if count and not any(s.takes(option) for s in specs):
+            able = [n for n, s in _REGISTRY.items() if s.takes(option)]
             raise UsageError(f"--{option} {count}: none of the metrics {', '.join(s.name for s in specs)} takes it; "
                              f"it applies to {', '.join(able)}")
 

@@ -42,6 +42,7 @@ from ..results import MetricResult
 from ..io.sources import open_source
 from .base import StreamingMetric
 from .pyramid import laplacian_pyramid, pyramid_resolutions
+from .uncertainty import check_count, summarize
 
 NHOOD_SIZE = 7
 NHOODS_PER_IMAGE = 128
@@ -393,7 +394,6 @@ class SWD(StreamingMetric):
     def __init__(self, seed: int = 0, descriptor_dtype: torch.dtype = torch.float16,
                  dir_repeats: int = DIR_REPEATS, dirs_per_repeat: int = DIRS_PER_REPEAT, *,
                  repeats: int = 0, redraw: str = "patches") -> None:
-        from .uncertainty import check_count
         if redraw not in REDRAW:
             raise UsageError(f"redraw {redraw!r}: choose from {', '.join(REDRAW)}")
         self.seed, self.dtype = seed, descriptor_dtype
@@ -424,7 +424,6 @@ class SWD(StreamingMetric):
                                   dirs_per_repeat=self.dirs_per_repeat)
 
     def _result(self, real: SWDDescriptors, fake: SWDDescriptors) -> MetricResult:
-        from .uncertainty import summarize
         t0 = time.time()
         for store, what in ((real, "real"), (fake, "fake")):
             if store.num_images == 0:

@@ -31,8 +31,8 @@ import numpy as np
 
 from ..errors import DataError, UsageError
 
-__all__ = ["LEVEL", "resample_indices", "summarize", "bootstrap", "bootstrap_stats", "paired_difference",
-           "check_count"]
+__all__ = ["LEVEL", "resample_indices", "summarize", "bootstrap", "bootstrap_stats", "FeatureBootstrap",
+           "paired_difference", "check_count"]
 
 LEVEL = 0.95
 _TAG = 0x62737472  # separates these draws from every other use of the seed
@@ -133,6 +133,20 @@ def bootstrap_stats(values: dict[str, float], real: Any, fake: Any, count: int, 
         return recompute(r, ResampledStats(ff, lf, fidx, fake.dim)).values
 
     return bootstrap(values, replicate, n_real, fake.n, count, seed)
+
+
+class FeatureBootstrap:
+    """Mixin of the streaming metrics of feature statistics (Inception's and FD_DINOv2): with
+    ``self.bootstrap`` B set, `compute` attaches `bootstrap_stats` error bars, recomputing
+    ``self._result`` on each resample."""
+
+    bootstrap = 0
+
+    def _with_uncertainty(self, result: Any, real: Any, fake: Any) -> Any:
+        if self.bootstrap:
+            result.uncertainty = bootstrap_stats(result.values, real if self.uses_real else None, fake,
+                                                 self.bootstrap, self.seed, self._result)
+        return result
 
 
 def _pairing_problem(a: dict[str, Any], b: dict[str, Any]) -> str | None:

@@ -124,14 +124,15 @@ def _series(runs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, list[
     return out
 
 
-def _log_series(runs: list[dict[str, Any]]) -> dict[str, dict[str, list[tuple[float, float]]]]:
-    out: dict[str, dict[str, list[tuple[float, float]]]] = {}
+def _log_series(runs: list[dict[str, Any]]) -> dict[str, dict[str, list[tuple]]]:
+    """Training-log key -> run name -> [(kimg, value, None, None)]: `_series`' shape, no error bars."""
+    out: dict[str, dict[str, list[tuple]]] = {}
     for run in runs:
         for rec in run["log"]:
             for k, v in rec.items():
                 if (k != "kimg" and _num(v) is not None and any(s in k for s in _LOG_KEYS)
                         and _num(rec.get("kimg")) is not None):
-                    out.setdefault(k, {}).setdefault(run["name"], []).append((rec["kimg"], v))
+                    out.setdefault(k, {}).setdefault(run["name"], []).append((rec["kimg"], v, None, None))
     return out
 
 
@@ -141,8 +142,8 @@ def _tex(s: str) -> str:
 
 
 def _plot(series: dict[str, list[tuple]], title: str, ylabel: str, path: Path) -> None:
-    """One line per run; points that carry a 95% interval (x, y, lo, hi) get a shaded band
-    and an error bar in the line's colour."""
+    """One line per run of (x, y, lo, hi) points; those with a 95% interval (lo, hi not None)
+    get a shaded band and an error bar in the line's colour."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -150,7 +151,7 @@ def _plot(series: dict[str, list[tuple]], title: str, ylabel: str, path: Path) -
     for name, pts in sorted(series.items()):
         pts = sorted(pts, key=lambda p: p[:2])
         line, = ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=3, label=_tex(name))
-        bars = [p for p in pts if len(p) == 4 and p[2] is not None]
+        bars = [p for p in pts if p[2] is not None]
         if bars:
             xs = [p[0] for p in bars]
             ax.fill_between(xs, [p[2] for p in bars], [p[3] for p in bars], color=line.get_color(), alpha=0.2,
