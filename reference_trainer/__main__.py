@@ -22,6 +22,7 @@ import click
 import torch
 
 from ganeval.cli.boundary import BoundaryGroup, debug_option, set_debug
+from ganeval.cli.options import check_count_option
 from ganeval.device import validate_device
 from ganeval.errors import UsageError
 
@@ -70,11 +71,6 @@ def _training_resolution(cfg: dict[str, Any], run_dir: Path) -> int | None:
     from ganeval.io.sources import open_source
     size = open_source(cfg["data"]).resolution
     return size[0] if size else None
-
-
-def _check_count(ctx: click.Context, param: click.Parameter, value: int) -> int:
-    from ganeval.metrics.uncertainty import check_count
-    return check_count(value, "/".join(param.opts))
 
 
 def _measurable(metrics: tuple[str, ...], cfg: dict[str, Any], run_dir: Path, *, explicit: bool,
@@ -146,10 +142,10 @@ def cli(debug: bool) -> None:
 @click.option("--metrics-kimg", type=float, default=None, help="Evaluation interval (default: the preset's).")
 @click.option("--metrics-num", type=click.IntRange(min=1), default=1024, show_default=True,
               help="Images per metric evaluation.")
-@click.option("--metrics-repeats", type=int, default=0, show_default=True, callback=_check_count,
+@click.option("--metrics-repeats", type=int, default=0, show_default=True, callback=check_count_option,
               help="SWD error bars over K seeds in every metrics.jsonl record (0: off).")
-@click.option("--metrics-bootstrap", type=int, default=0, show_default=True, callback=_check_count,
-              help="Bootstrap error bars for fid/is/kid from B resamples of their features (0: off).")
+@click.option("--metrics-bootstrap", type=int, default=0, show_default=True, callback=check_count_option,
+              help="Bootstrap error bars for msssim/fid/is/kid from B resamples of their pairs or features (0: off).")
 @click.option("--seed", type=int, default=None)
 @click.option("--device", default=None, callback=_check_device, help=_DEVICE_HELP)
 @debug_option
@@ -158,6 +154,10 @@ def train_cmd(ctx, preset, data, out, sets, resume, metrics, metrics_kimg, metri
               metrics_bootstrap, seed, device):
     """Train (or --resume) a ProGAN."""
     from .train import setup_distributed, train
+    if metrics_repeats or metrics_bootstrap:  # refused now, not at the first evaluation of a running job
+        from ganeval.metrics.registry import check_error_bars, resolve
+        check_error_bars(resolve(metrics, what="metrics for --metrics-repeats/--metrics-bootstrap"), repeats=metrics_repeats,
+                         bootstrap=metrics_bootstrap)
     overrides = dict(sets)
     for key, value in (("data", data), ("seed", seed), ("metrics_kimg", metrics_kimg)):
         if value is not None:

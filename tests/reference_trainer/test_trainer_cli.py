@@ -342,6 +342,20 @@ def test_default_run_writes_swd_records_and_warns_about_a_small_set(tmp_path, ca
     assert all(b["n"] == 2 and b["method"] == "repeats" and b["lo"] <= b["hi"] for b in bars)
 
 
+@pytest.mark.parametrize("args, match", [
+    (["--metrics", "msssim", "--metrics-repeats", "2"], "--repeats 2: none of the metrics msssim takes it"),
+    (["--metrics", "swd", "--metrics-bootstrap", "5"], "--bootstrap 5: none of the metrics swd takes it"),
+    (["--metrics", "none", "--metrics-repeats", "3"], "no metrics for --metrics-repeats/--metrics-bootstrap given"),
+    (["--metrics-repeats", "1"], "--metrics-repeats 1: give 0 .off. or at least 2"),
+])
+def test_error_bars_no_metric_takes_are_a_usage_error_before_training(data, tmp_path, capsys, args, match):
+    out = tmp_path / "runs"
+    assert main(["train", "--data", data, "--out", str(out)] + args + _sets(MICRO)) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and re.search(match, err), err
+    assert not out.exists() or not any(out.iterdir())
+
+
 def test_metrics_none_writes_no_metrics(data, tmp_path):
     out = tmp_path / "runs"
     cfg = dict(MICRO, total_kimg=0.256, checkpoint_kimg=0.256, metrics_kimg=0.256)
