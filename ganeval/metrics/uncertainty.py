@@ -90,6 +90,11 @@ def bootstrap(values: dict[str, float], replicate: Callable[[np.ndarray | None, 
     kept features).  Warnings inside replicates (small-set notices) were already given for
     the full sets and are not repeated B times.
     """
+    for side, n in (("real", n_real), ("fake", n_fake)):
+        if n is not None and n < 2:
+            # Every resample of one item is that item: the "spread" would be a zero-width interval.
+            raise DataError(f"the bootstrap cannot resample a {side} set of {n} (images, or pairs for MS-SSIM); "
+                            "a spread needs at least 2")
     reps: dict[str, list[float]] = {k: [] for k in values}
     for b in range(count):
         ridx = None if n_real is None else resample_indices(n_real, seed, b, 0)

@@ -259,3 +259,11 @@ def test_msssim_bootstrap_resamples_the_pairs_in_set_order(crops):
     for s, e in ((24, 40), (0, 10), (10, 24)):
         m.update(x[s:e], start=s)
     assert m.compute().uncertainty["MS-SSIM"]["replicates"] == pytest.approx(u["replicates"], rel=1e-6)
+
+
+def test_a_bootstrap_of_a_single_pair_or_image_is_an_error_not_a_zero_width_interval(crops):
+    from ganeval.metrics.msssim import ms_ssim
+    with pytest.raises(DataError, match="cannot resample a fake set of 1"):
+        ms_ssim(crops[1][:2], num_pairs=1, bootstrap=5)
+    with pytest.raises(DataError, match="cannot resample a real set of 1"):
+        bootstrap({"v": 0.0}, lambda r, f: {"v": 0.0}, 1, 10, 3, 0)
