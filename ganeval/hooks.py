@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
+import numbers
 import os
 import time
 from typing import Any, Callable, Iterable, Sequence
@@ -42,7 +44,8 @@ import torch
 from . import __version__
 from .device import resolve_device
 from .dist import rank_world
-from .errors import UsageError
+from .errors import DataError, UsageError
+from .options import check_count_arg, check_input_range, check_seed
 from .io.fileio import append_line
 from .metrics import FID, KID, MSSSIM, SWD, InceptionScore, PrecisionRecall
 from .metrics.registry import check_error_bars, resolve
@@ -68,6 +71,11 @@ def every(kimg: float | None = None, steps: int | None = None, first: bool = Tru
     if (kimg is None) == (steps is None):
         raise UsageError("every() takes exactly one of kimg= or steps=")
     interval = kimg if kimg is not None else steps
+    # A zero, negative or NaN interval would divide by zero or never be due again.
+    if steps is not None:
+        interval = check_count_arg(steps, "every(steps=)")
+    elif isinstance(kimg, bool) or not isinstance(kimg, numbers.Real) or not (math.isfinite(kimg) and kimg > 0):
+        raise UsageError(f"every(kimg={kimg!r}): the interval must be a finite number of kimg above 0, e.g. 50")
     state = {"last": None}
 
     def due(value: float | None = None, *, step: int | None = None) -> bool:
@@ -101,6 +109,10 @@ class Evaluator:
                  input_range: tuple[float, float] = (-1, 1), batch_size: int = 64, device: Any = None,
                  tensorboard: bool = False, weights: str | None = None, bootstrap: int = 0, repeats: int = 0,
                  redraw: str = "patches") -> None:
+        # Checked now, before any image is read, not at the first evaluation of a running job.
+        num_images, seed = check_count_arg(num_images, "num_images"), check_seed(seed)
+        latent_dim, batch_size = check_count_arg(latent_dim, "latent_dim"), check_count_arg(batch_size, "batch_size")
+        input_range = check_input_range(input_range)
         self.specs = resolve(metrics)
         check_error_bars(self.specs, bootstrap=bootstrap, repeats=repeats)
         self.uncertainty = dict(bootstrap=bootstrap, repeats=repeats, redraw=redraw)
@@ -157,7 +169,13 @@ class Evaluator:
                 continue
             with torch.no_grad():
                 out = generate(z.to(self.device))
-            yield s, to_uint8(out, self.input_range, name="generator output")
+            images = to_uint8(out, self.input_range, name="generator output")
+            if images.shape[0] != n:
+                # One image per latent, or the metrics measure another count than the one
+                # recorded, against latents that no longer line up with their images.
+                raise DataError(f"generator output: {images.shape[0]} images for a batch of {n} latents; "
+                                "generate(z) must return one image per row of z")
+            yield s, images
 
     def __call__(self, generate: Callable[[torch.Tensor], Any], kimg: float | None = None,
                  step: int | None = None) -> dict[str, MetricResult]:

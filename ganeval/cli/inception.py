@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import click
 
+from ..inception.protocol import DEFAULT as DEFAULT_PROTOCOL, PROTOCOLS
 from ..metrics.registry import help_text, metric_names
 from . import main
 from .options import (DEVICE_HELP, bootstrap_option, check_device, check_metrics, check_output_file, emit,
-                      repeats_options, run_options, source_kwargs, source_options)
+                      repeats_options, run_options, seed_option, source_kwargs, source_options)
 
 
 def inception_options(f):
@@ -16,6 +17,9 @@ def inception_options(f):
         click.option("--content-hash", is_flag=True, help="Key the cache by a hash of every file's bytes."),
         click.option("--allow-weights-mismatch", is_flag=True,
                      help="Use a statistics .npz that records other Inception weights' sha256 than the ones in use."),
+        click.option("--protocol", type=click.Choice(list(PROTOCOLS)), default=DEFAULT_PROTOCOL, show_default=True,
+                     help="Whose preprocessing to reproduce: tf1 = torch-fidelity/torchmetrics/TF FID code, "
+                          "clean = clean-fid mode='clean', pytorch-fid = pytorch-fid 0.3.0."),
     ]):
         f = opt(f)
     return f
@@ -25,7 +29,7 @@ def _kw(kw: dict, seed: int, device, quiet: bool) -> dict:
     out = source_kwargs(kw)
     out.update(seed=seed, device=device, quiet=quiet, batch_size=kw["batch_size"], workers=kw["workers"],
                weights=kw["weights"], cache=not kw["no_cache"], content_hash=kw["content_hash"],
-               allow_weights_mismatch=kw["allow_weights_mismatch"])
+               allow_weights_mismatch=kw["allow_weights_mismatch"], protocol=kw["protocol"])
     if "bootstrap" in kw:  # every metric command has it; `stats` has none
         out["bootstrap"] = kw["bootstrap"]
     return out
@@ -189,10 +193,12 @@ def all_cmd(real, fake, metrics, seed, device, as_json, output, quiet, repeats, 
 @click.argument("images")
 @click.option("--output", "-o", "out", required=True, type=click.Path(dir_okay=False), callback=check_output_file,
               help="Statistics .npz to write (missing parent folders are created).")
-@click.option("--features/--no-features", default=False, help="Also store pool3 features (for KID/PR).")
+@click.option("--features/--no-features", default=False,
+              help="Also store the pool3 features and unbiased logits (KID, PR, IS, --bootstrap); without it the "
+                   "file holds mu, sigma and n only, whether or not the cache is on.")
 @source_options
 @inception_options
-@click.option("--seed", type=int, default=0)
+@seed_option()
 @click.option("--device", default=None, callback=check_device, help=DEVICE_HELP)
 @click.option("--quiet", "-q", is_flag=True)
 def stats_cmd(images, out, features, seed, device, quiet, **kw):
@@ -202,12 +208,12 @@ def stats_cmd(images, out, features, seed, device, quiet, **kw):
     Example:
       ganeval stats data/ffhq/ -o ffhq_stats.npz
     """
-    from ..inception.features import extract
-    from ..inception.stats import save_stats
+    from ..inception.features import extract, write_stats
     from ..dist import is_main
-    st, info = extract(images, features=features, **_kw(kw, seed, device, quiet))
+    args = _kw(kw, seed, device, quiet)
+    st, info = extract(images, features=features, **args)
     if is_main():  # under torchrun rank 0 holds the whole set's statistics
-        save_stats(out, st, weights_sha256=info.sha256)
+        write_stats(out, st, info, features=features, resize=args.get("resize"))
         click.echo(f"wrote {out} (n={st.n})")
 
 

@@ -14,7 +14,8 @@ import click
 
 from ..device import validate_device
 from ..errors import DataError, UsageError
-from ..io.fileio import atomic_write_text
+from ..io.fileio import atomic_write_text, check_target
+from ..options import check_seed
 from ..results import MetricResult
 from .boundary import debug_option
 
@@ -24,6 +25,8 @@ DEVICE_HELP = "torch device: cpu, cuda, cuda:N or mps (default: cuda when availa
 
 
 def _flag(param: click.Parameter | None) -> str:
+    if isinstance(param, click.Argument):
+        return param.human_readable_name  # OUT_DIR, as the usage line names it
     return "/".join(sorted(param.opts, key=len)) if param is not None else "path"
 
 
@@ -39,6 +42,10 @@ def writable_target(path: str, *, directory: bool, what: str = "path") -> None:
     later leaves no empty folders behind."""
     if not path:
         raise UsageError(f"{what}: empty path; give a {'folder' if directory else 'file'} name")
+    if os.path.exists(path) and not (os.path.isfile(path) or os.path.isdir(path)):
+        # A device, FIFO or socket (/dev/null, say): the temp-and-rename write would replace it.
+        raise UsageError(f"{what} {path!r}: is a device, FIFO or socket, not a regular "
+                         f"{'folder' if directory else 'file'}; choose another path")
     if directory:
         if os.path.exists(path) and not os.path.isdir(path):
             raise UsageError(f"{what} {path!r}: {path} is a file, not a folder; choose a folder")
@@ -47,6 +54,10 @@ def writable_target(path: str, *, directory: bool, what: str = "path") -> None:
         if path.endswith(("/", os.sep)) or os.path.isdir(path):
             raise UsageError(f"{what} {path!r}: names a folder; give a file name "
                              f"(e.g. {os.path.join(path, 'out.json')})")
+        try:  # a device, FIFO, socket or link there would be replaced (or written through)
+            check_target(path)
+        except UsageError as e:
+            raise UsageError(f"{what}: {e}") from None
         folder = os.path.dirname(path) or "."
     existing = folder
     while not os.path.exists(existing):  # ends at "." or the root, which exist
@@ -69,6 +80,17 @@ def check_output_dir(ctx: click.Context, param: click.Parameter, value: str | No
     if value is not None:
         writable_target(value, directory=True, what=_flag(param))
     return value
+
+
+def check_seed_option(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
+    """Click callback for ``--seed``: see `ganeval.options.check_seed` (a usage error, exit 2)."""
+    return None if value is None else check_seed(value, _flag(param))
+
+
+def seed_option(default: int | None = 0, help: str = "Random seed (0 to 2**32 - 1).") -> Callable:
+    """The one ``--seed`` option of every command (ganeval's and the trainer's), range-checked."""
+    return click.option("--seed", type=int, default=default, show_default=default is not None,
+                        callback=check_seed_option, help=help)
 
 
 def check_metrics(ctx: click.Context, param: click.Parameter, value: str) -> list[str]:
@@ -101,7 +123,7 @@ def source_options(f: Callable) -> Callable:
 def run_options(f: Callable) -> Callable:
     """Options that control where and how a metric runs and reports."""
     for opt in reversed([
-        click.option("--seed", type=int, default=0, show_default=True, help="Random seed."),
+        seed_option(),
         click.option("--device", default=None, callback=check_device, help=DEVICE_HELP),
         click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout."),
         click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, callback=check_output_file,

@@ -5,7 +5,7 @@ import click
 
 from . import main
 from .boundary import set_debug
-from .options import DEVICE_HELP, bootstrap_option, check_device, check_output_dir, repeats_options
+from .options import DEVICE_HELP, bootstrap_option, check_device, check_output_dir, repeats_options, seed_option
 
 
 @main.command("report")
@@ -30,7 +30,7 @@ def report_cmd(run_dirs, out, title):
               help="NAME=PATH: an image folder/zip/npz, a trainer checkpoint .pt, or a run directory. Repeat.")
 @click.option("--metrics", "-m", default="swd", show_default=True, help="Comma-separated metrics.")
 @click.option("--num-images", "-n", type=click.IntRange(min=2), default=1024, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@seed_option()
 @click.option("--store", default="leaderboard", show_default=True, type=click.Path(file_okay=False),
               callback=check_output_dir,
               help="Results directory, created with any missing parents (one protocol per store; reruns skip "

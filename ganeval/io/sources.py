@@ -31,19 +31,23 @@ A bad file met by a worker raises the same one-line error as it would in the mai
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
+import warnings
 import zipfile
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 import torch
 
 from ..dist import rank_world
 from ..errors import DataError, GanevalError, UsageError
-from .convert import _decode, _finish, _pil_to_8bit, _resize_batch, to_uint8
+from ..options import check_count_arg, check_input_range, check_seed
+from .convert import (MAX_PIXELS_ENV, _decode, _finish, _pil_to_8bit, _resize_batch, check_pixels,
+                      max_image_pixels, to_uint8)
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
@@ -62,25 +66,67 @@ class _Failure:
         raise self.cls(self.message) from None
 
 
+class _Skipped:
+    """An undecodable file left out under ``skip_bad``; its name reaches the summary warning."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+
+# A zip member up to this size is read into memory (TIFFs seek back and forth); a larger one is
+# decoded straight from the archive, so a 600 MB member never sits in RAM beside its pixels.
+_ZIP_READ_BYTES = 32 << 20
+
+
+@contextlib.contextmanager
+def _pil_bound(bound: int) -> Iterator[None]:
+    """PIL's own decompression-bomb check, lifted to ganeval's bound while a file is opened:
+    `check_pixels` refuses oversized images from their header with the message that names the
+    setting, and PIL's limit must not contradict a bound the user raised."""
+    from PIL import Image
+    old = Image.MAX_IMAGE_PIXELS
+    if old is not None and bound > old:
+        Image.MAX_IMAGE_PIXELS = bound
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = old
+
+
 class _FileDataset(torch.utils.data.Dataset):
-    """Decodes one image file per item; picklable so that DataLoader workers can use it."""
+    """Decodes one image file per item; picklable so that DataLoader workers can use it.
+
+    Zip members are read by their own `ZipInfo` (`members`), never looked up by name.
+    """
 
     def __init__(self, names: Sequence[str], root: str, is_zip: bool, size: tuple[int, int] | None,
-                 resize: int | None, skip_bad: bool):
+                 resize: int | None, skip_bad: bool, max_pixels: int, members: dict[str, Any] | None = None):
         self.names, self.root, self.is_zip = list(names), root, is_zip
-        self.size, self.resize, self.skip_bad = size, resize, skip_bad
+        self.size, self.resize, self.skip_bad, self.max_pixels = size, resize, skip_bad, max_pixels
+        self.members = members or {}
         self._zip: zipfile.ZipFile | None = None
+        self._zip_pid = 0
 
     def __len__(self) -> int:
         return len(self.names)
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_zip": None}  # an open archive does not cross into a worker
+
     def _open(self, name: str):
         from PIL import Image
-        if self.is_zip:
-            if self._zip is None:
-                self._zip = zipfile.ZipFile(self.root)
-            return Image.open(io.BytesIO(self._zip.read(name)))
-        return Image.open(os.path.join(self.root, name))
+        with _pil_bound(self.max_pixels):
+            if self.is_zip:
+                if self._zip is None or self._zip_pid != os.getpid():
+                    # one handle per process: a forked worker must not share the parent's file offset
+                    self._zip, self._zip_pid = zipfile.ZipFile(self.root), os.getpid()
+                info = self.members[name]
+                if info.file_size <= _ZIP_READ_BYTES:
+                    return Image.open(io.BytesIO(self._zip.read(info)))
+                return Image.open(self._zip.open(info))
+            return Image.open(os.path.join(self.root, name))
 
     def label(self, name: str) -> str:
         return f"{self.root}:{name}" if self.is_zip else os.path.join(self.root, name)
@@ -93,28 +139,35 @@ class _FileDataset(torch.utils.data.Dataset):
 
     def _item(self, name: str):
         try:
-            a = _decode(lambda: self._open(name), self.label(name))
+            a, orientation = _decode(lambda: self._open(name), self.label(name), self.max_pixels)
             x = _finish(a, self.resize)
         except GanevalError:
             raise
         except Exception as e:  # PIL raises many types for truncated or non-image files
             if self.skip_bad:
-                return None
+                return _Skipped(name)
             raise DataError(f"{self.label(name)}: cannot decode image ({type(e).__name__}: {e}); "
                             "remove it or pass --skip-bad") from None
         if self.size is not None and tuple(x.shape[1:]) != self.size:
             raise DataError(
                 f"mixed image sizes: {self.label(self.names[0])} is {self.size[1]}x{self.size[0]} but "
                 f"{self.label(name)} is {x.shape[2]}x{x.shape[1]}; resize the set or pass --resize R")
-        return x
+        return x, (name if orientation != 1 else None)
 
 
-def _collate(items: list) -> tuple[Any, int]:
+class _Batch(NamedTuple):
+    images: torch.Tensor | None
+    skipped: list[str]  # files left out under skip_bad
+    rotated: list[str]  # files whose EXIF orientation was ignored
+
+
+def _collate(items: list) -> _Batch | _Failure:
     failed = next((t for t in items if isinstance(t, _Failure)), None)
     if failed is not None:  # the first failure in file order, as a serial loop would meet it
-        return failed, 0
-    good = [t for t in items if t is not None]
-    return (torch.stack(good) if good else None), len(items) - len(good)
+        return failed
+    good = [t for t in items if not isinstance(t, _Skipped)]
+    return _Batch(torch.stack([x for x, _ in good]) if good else None,
+                  [t.name for t in items if isinstance(t, _Skipped)], [r for _, r in good if r is not None])
 
 
 class ImageSource:
@@ -164,11 +217,19 @@ class ImageSource:
 class TensorSource(ImageSource):
     """In-memory or memory-mapped arrays; converted to uint8 batch by batch."""
 
-    def __init__(self, data: Any, name: str, indices: np.ndarray | None, input_range, resize: int | None = None):
+    def __init__(self, data: Any, name: str, indices: np.ndarray | None, input_range, resize: int | None = None,
+                 origin: tuple[Path, str | None] | None = None):
         self.data, self.name, self.input_range, self.resize = data, name, input_range, resize
+        self.origin = origin  # (file, npz key) of an array read from disk
         shape = tuple(data.shape)
-        if len(shape) not in (3, 4) or shape[0] == 0:
-            raise DataError(f"{name}: expected a non-empty array of images (N, C, H, W) or (N, H, W, C), got shape {shape}")
+        if isinstance(data, torch.Tensor):
+            if len(shape) not in (3, 4) or shape[0] == 0:
+                raise DataError(f"{name}: expected a non-empty array of images (N, C, H, W) or (N, H, W, C), "
+                                f"got shape {shape}")
+        else:
+            check_array_layout(shape, np.dtype(data.dtype), name)
+        if origin is not None:  # from the shape alone: one oversized image is never read
+            check_pixels(_image_size(shape), name)
         first = to_uint8(data[:1], input_range, name=name)
         self.resolution = (resize, resize) if resize else tuple(first.shape[2:])
         self.indices = np.arange(shape[0]) if indices is None else indices
@@ -201,39 +262,61 @@ class TensorSource(ImageSource):
     def fingerprint(self, content=False):
         h = hashlib.sha256(f"{tuple(self.data.shape)}{self.data.dtype}|{self.resize}".encode())
         h.update(np.asarray(self.indices).tobytes())
+        if self.origin is not None:
+            # An array file is keyed like a folder: by path, size and mtime, or with `content`
+            # by its bytes read in blocks; never by loading the whole array into memory.
+            path, key = self.origin
+            h.update(f"|{key}|".encode())
+            if content:  # the bytes alone: a copied or moved file keeps its key
+                with open(path, "rb") as f:
+                    h.update(_sha256_stream(f))
+            else:
+                st = path.stat()
+                h.update(os.fsencode(path.resolve()) + f"|{st.st_size}|{st.st_mtime_ns}".encode())
+            return h.hexdigest()
         arr = self.data.detach().cpu().numpy() if isinstance(self.data, torch.Tensor) else np.asarray(self.data)
         h.update(np.ascontiguousarray(arr).tobytes())
         return h.hexdigest()
 
 
 class FileSource(ImageSource):
-    """A sorted list of image files in a directory or zip, decoded lazily in workers."""
+    """A sorted list of image files in a directory or zip, decoded lazily in workers.
 
-    def __init__(self, root: Path, names: list[str], is_zip: bool, resize: int | None, skip_bad: bool):
-        self.root, self.names, self.is_zip = root, names, is_zip
+    After each full pass, files left out under ``skip_bad`` (``skipped``, ``skipped_names``)
+    and files whose EXIF orientation was ignored (``rotated_names``) are summed up in one
+    warning each, naming the first few.
+    """
+
+    def __init__(self, root: Path, names: list[str], is_zip: bool, resize: int | None, skip_bad: bool,
+                 members: dict[str, Any] | None = None):
+        self.root, self.names, self.is_zip, self.skip_bad = root, names, is_zip, skip_bad
         self.name = str(root)
-        probe = _FileDataset(names, str(root), is_zip, None, resize, False)
+        self.max_pixels = max_image_pixels()
+        self.skipped_names: list[str] = []
+        self.rotated_names: list[str] = []
+        probe = _FileDataset(names, str(root), is_zip, None, resize, False, self.max_pixels, members)
         self.resolution = None
         for n in names if skip_bad else names[:1]:
             try:
                 self.resolution = self._probe_size(probe, n)
                 break
-            except DataError:
-                if not skip_bad:
+            except DataError as e:
+                if not skip_bad or _BOUND_MARK in str(e):  # an oversized image is not a bad file
                     raise
         if self.resolution is None:
             raise DataError(f"{root}: none of the {len(names)} files could be read as an image")
-        self.dataset = _FileDataset(names, str(root), is_zip, self.resolution, resize, skip_bad)
+        self.dataset = _FileDataset(names, str(root), is_zip, self.resolution, resize, skip_bad, self.max_pixels,
+                                    members)
 
     @staticmethod
     def _probe_size(ds: _FileDataset, name: str) -> tuple[int, int]:
-        if ds.resize:
-            return (ds.resize, ds.resize)
         try:
             with ds._open(name) as img:
-                return (img.size[1], img.size[0])
+                size = img.size
         except Exception as e:
             raise DataError(f"{ds.label(name)}: cannot read image header ({e}); remove it or pass --skip-bad") from None
+        check_pixels(size, ds.label(name), ds.max_pixels)
+        return (ds.resize, ds.resize) if ds.resize else (size[1], size[0])
 
     def __len__(self) -> int:
         return len(self.names)
@@ -256,29 +339,69 @@ class FileSource(ImageSource):
         loader = torch.utils.data.DataLoader(
             self.dataset, batch_sampler=[list(range(s, min(n, s + batch_size))) for s in starts],
             num_workers=workers, collate_fn=_collate, pin_memory=dev.type == "cuda", persistent_workers=False)
-        self.skipped = 0
-        for start, (batch, n_bad) in zip(starts, loader):
+        self.skipped, self.skipped_names, self.rotated_names = 0, [], []
+        read = 0
+        for start, batch in zip(starts, loader):
             if isinstance(batch, _Failure):
                 batch.raise_()
-            self.skipped += n_bad
-            if batch is not None:
-                yield start, batch.to(dev, non_blocking=True)
+            self.skipped += len(batch.skipped)
+            self.skipped_names += batch.skipped
+            self.rotated_names += batch.rotated
+            read += min(n, start + batch_size) - start
+            if batch.images is not None:
+                yield start, batch.images.to(dev, non_blocking=True)
+        self._summarise(read)
+
+    def _summarise(self, read: int) -> None:
+        """One warning per pass for skipped files and for ignored EXIF orientations."""
+        if self.skipped_names:
+            warnings.warn(f"{self.name}: --skip-bad left out {len(self.skipped_names)} of {read} files that cannot be "
+                          f"decoded: {_first_few(self.skipped_names)}", stacklevel=3)
+        if self.rotated_names:
+            warnings.warn(
+                f"{self.name}: {len(self.rotated_names)} of {read} images carry an EXIF orientation tag, ignored as "
+                "torch-fidelity, clean-fid and pytorch-fid ignore it (pixels are measured as stored, not as a viewer "
+                f"turns them): {_first_few(self.rotated_names)}", stacklevel=3)
 
     def fingerprint(self, content=False):
+        # Names are hashed as the bytes the file system holds (os.fsencode), so names that are
+        # not UTF-8 key the cache like any other.
         h = hashlib.sha256()
         if self.is_zip:
             st = self.root.stat()
-            h.update(f"{self.root.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
-        for n in self.names:
-            h.update(n.encode())
-            if content:
-                data = zipfile.ZipFile(self.root).read(n) if self.is_zip else (self.root / n).read_bytes()
-                h.update(hashlib.sha256(data).digest())
-            elif not self.is_zip:
-                st = (self.root / n).stat()
-                h.update(f"|{st.st_size}|{st.st_mtime_ns}".encode())
+            h.update(os.fsencode(self.root.resolve()) + f"|{st.st_size}|{st.st_mtime_ns}".encode())
+        zf = zipfile.ZipFile(self.root) if self.is_zip and content else None
+        try:
+            for n in self.names:
+                h.update(os.fsencode(n))
+                if content:
+                    with (zf.open(self.dataset.members[n]) if zf is not None else open(self.root / n, "rb")) as f:
+                        h.update(_sha256_stream(f))
+                elif not self.is_zip:
+                    st = (self.root / n).stat()
+                    h.update(f"|{st.st_size}|{st.st_mtime_ns}".encode())
+        finally:
+            if zf is not None:
+                zf.close()
+        # The pixel bound is left out: it guards memory and changes no number of a set it admits.
         h.update(str(self.dataset.resize).encode())
         return h.hexdigest()
+
+
+_BOUND_MARK = MAX_PIXELS_ENV
+
+
+def _first_few(names: Sequence[str], k: int = 5) -> str:
+    shown = ", ".join(names[:k])
+    return shown + (f" and {len(names) - k} more" if len(names) > k else "")
+
+
+def _sha256_stream(f: Any) -> bytes:
+    """sha256 of a file object read in 1 MiB blocks: a 600 MB member is never held whole."""
+    h = hashlib.sha256()
+    for block in iter(lambda: f.read(1 << 20), b""):
+        h.update(block)
+    return h.digest()
 
 
 class GeneratorSource(ImageSource):
@@ -310,6 +433,9 @@ class GeneratorSource(ImageSource):
                         raise DataError(f"{self.name}: the iterable ended after {done} of {self.num} images")
                     return
             x = to_uint8(raw, self.input_range, name=self.name)
+            if x.shape[0] == 0:  # a callable would be asked again forever; an iterable ends short
+                raise DataError(f"{self.name}: gave an empty batch after {done} images; every batch must hold "
+                                "at least one image")
             if self.num is not None:
                 x = x[: self.num - done]
             if self.resize:
@@ -396,6 +522,10 @@ def open_source(src: Any, *, num_images: int | None = None, subset: str = "first
     skips undecodable files (counted in ``source.skipped``) instead of failing; `input_range`
     declares the range of float arrays and generator outputs.  Raises `DataError` naming the path for anything unusable.
     """
+    # Checked once here, for every kind of source: 2.5 images, a negative seed or a reversed
+    # range is a usage error, never a silently rounded or misread set.
+    num_images = None if num_images is None else check_count_arg(num_images, "num_images")
+    seed, input_range = check_seed(seed), check_input_range(input_range)
     if isinstance(src, ImageSource):
         return src
     if isinstance(src, (str, os.PathLike)):
@@ -427,34 +557,216 @@ def _open_path(path: str, num_images, subset, seed, recursive, resize, skip_bad,
     if suffix == ".zip":
         try:
             with zipfile.ZipFile(p) as z:
-                names = sorted(n for n in z.namelist() if _is_image_name(n) and not n.endswith("/"))
+                members = _unique_members(z, path, lambda n: _is_image_name(n) and not n.endswith("/"))
         except zipfile.BadZipFile:
             raise DataError(f"{path}: not a valid zip file") from None
+        names = sorted(members)
         if not names:
             raise DataError(f"{path}: the zip holds no images ({', '.join(IMAGE_EXTENSIONS)})")
-        return _files(p, names, True, num_images, subset, seed, resize, skip_bad)
+        return _files(p, names, True, num_images, subset, seed, resize, skip_bad, members)
     if suffix in (".npy", ".npz"):
-        try:
-            data = np.load(p, mmap_mode="r") if suffix == ".npy" else np.load(p)
-        except Exception as e:
-            raise DataError(f"{path}: cannot read array file ({e})") from None
-        if suffix == ".npz":
-            keys = list(data.keys())
-            if key is None and len(keys) != 1:
-                raise DataError(f"{path}: holds arrays {keys}; pick one as {path}:KEY")
-            if key is not None and key not in keys:
-                raise DataError(f"{path}: has no array {key!r}; it holds {keys}")
-            data = data[key or keys[0]]
-        name = f"{path}:{key}" if key else path
+        data, name = _open_array_file(p, path, key, suffix)
         if data.dtype.kind == "f" and input_range is None:
             raise DataError(f"{name}: float arrays need a declared range (input_range); save images as uint8")
         idx = _select(data.shape[0], num_images, subset, seed, name)
-        return TensorSource(data, name, idx, input_range, resize)
+        return TensorSource(data, name, idx, input_range, resize, origin=(p, key))
     if suffix in IMAGE_EXTENSIONS:
         return _files(p.parent, [p.name], False, None, subset, seed, resize, skip_bad)
     raise DataError(f"{path}: not a directory, .zip, .npy, .npz or image file")
 
 
-def _files(root, names, is_zip, num_images, subset, seed, resize, skip_bad) -> FileSource:
+def _files(root, names, is_zip, num_images, subset, seed, resize, skip_bad, members=None) -> FileSource:
     idx = _select(len(names), num_images, subset, seed, str(root))
-    return FileSource(root, [names[i] for i in idx], is_zip, resize, skip_bad)
+    return FileSource(root, [names[i] for i in idx], is_zip, resize, skip_bad, members)
+
+
+def _unique_members(z: zipfile.ZipFile, path: str, wanted: Callable[[str], bool]) -> dict[str, zipfile.ZipInfo]:
+    """The archive's wanted members by name, each with its own `ZipInfo`.
+
+    Two members of one name are refused rather than both read: a zip appended to (``zipfile``
+    in "a" mode, ``zip -g``) holds an old and a new copy, unzipping keeps only the last, and
+    reading by name used to read the last one twice.  No choice is safe, so the user decides.
+    """
+    out: dict[str, zipfile.ZipInfo] = {}
+    for info in z.infolist():
+        if not wanted(info.filename):
+            continue
+        if info.filename in out:
+            raise DataError(f"{path}: holds two members named {info.filename!r}, so it is unclear which one is meant "
+                            "(unzipping keeps the last); rebuild the zip with one copy of each file")
+        out[info.filename] = info
+    return out
+
+
+# --- array files ------------------------------------------------------------------------------
+
+_NPY_MAGIC = b"\x93NUMPY"
+
+
+def _npy_header(f: Any, name: str) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """Shape, Fortran order and dtype of the .npy stream `f`, read without numpy's loader, so
+    that pickles and object arrays are refused before a byte of them is interpreted (and
+    numpy's advice to load them with ``allow_pickle`` never reaches the user)."""
+    magic = f.read(8)
+    if magic[:6] != _NPY_MAGIC:
+        if magic[:1] == b"\x80":  # the PROTO opcode that starts every pickle since protocol 2
+            raise DataError(f"{name}: is a Python pickle, not a .npy array; ganeval never unpickles data files (that "
+                            "can run code); save the images with numpy.save as a uint8 array")
+        raise DataError(f"{name}: not a .npy array (no NUMPY header); save the images with numpy.save")
+    version = (magic[6], magic[7])
+    fmt = np.lib.format
+    readers = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}
+    try:
+        if version in readers:
+            shape, fortran, dtype = readers[version](f)
+        elif version == (3, 0) and hasattr(fmt, "_read_array_header"):
+            shape, fortran, dtype = fmt._read_array_header(f, version)
+        else:
+            raise ValueError(f"format version {version[0]}.{version[1]}")
+    except ValueError as e:
+        raise DataError(f"{name}: unreadable .npy header ({e}); save the images with numpy.save") from None
+    check_array_layout(shape, dtype, name)
+    return tuple(shape), bool(fortran), dtype
+
+
+def check_array_layout(shape: tuple[int, ...], dtype: np.dtype, name: str) -> None:
+    """A `DataError` naming `name` for an array that cannot hold images ganeval reads: Python
+    objects, structured or non-numeric dtypes, and anything but a non-empty 3-D or 4-D stack."""
+    if dtype.hasobject:
+        raise DataError(f"{name}: holds Python objects (dtype {dtype}), not image data; ganeval never unpickles "
+                        "arrays; save the images as a plain uint8 array")
+    if dtype.names is not None or dtype.kind == "V":
+        raise DataError(f"{name}: has a structured dtype {dtype}; save the images as a plain uint8 array")
+    if dtype.kind not in "uif":
+        raise DataError(f"{name}: unsupported dtype {dtype}; use uint8, uint16, or floats with input_range")
+    if len(shape) == 0:
+        raise DataError(f"{name}: holds a single number (a 0-d array), not images; save an array of shape "
+                        "(N, C, H, W) or (N, H, W, C)")
+    if len(shape) not in (3, 4) or shape[0] == 0:
+        raise DataError(f"{name}: expected a non-empty array of images (N, C, H, W) or (N, H, W, C), "
+                        f"got shape {tuple(shape)}")
+
+
+def _image_size(shape: tuple[int, ...]) -> tuple[int, int]:
+    """(width, height) of one image of an array of `shape`, by `to_uint8`'s layout rule."""
+    if len(shape) == 3:
+        return shape[2], shape[1]
+    if shape[1] not in (1, 3, 4) and shape[3] in (1, 3, 4):
+        return shape[2], shape[1]
+    return shape[3], shape[2]
+
+
+class _NpzArray:
+    """One array of an ``.npz``, read row by row: ``-n 8`` reads eight images, not the file.
+
+    A stored (uncompressed, ``numpy.savez``) member is memory-mapped; a compressed one
+    (``savez_compressed``) is decompressed as far as the rows asked for.  Supports what
+    `TensorSource` asks of an array: ``shape``, ``dtype``, a slice or sorted indices.
+    """
+
+    def __init__(self, path: Path, info: zipfile.ZipInfo, name: str):
+        self.path, self.info, self.name = path, info, name
+        with zipfile.ZipFile(path) as z, z.open(info) as f:
+            self.shape, fortran, self.dtype = _npy_header(f, name)
+            self._data_at = f.tell()
+        self.ndim = len(self.shape)
+        self._row = int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
+        self._mm: np.ndarray | None = None
+        self._whole: np.ndarray | None = None
+        self._zip: zipfile.ZipFile | None = None
+        self._f: Any = None
+        if info.compress_type == zipfile.ZIP_STORED and not (fortran and self.ndim > 1):
+            with open(path, "rb") as raw:  # the member's bytes start after its local header
+                raw.seek(info.header_offset)
+                local = raw.read(30)
+                if local[:4] != b"PK\x03\x04":
+                    raise DataError(f"{name}: damaged zip entry; save the arrays again with numpy.savez")
+                start = info.header_offset + 30 + int.from_bytes(local[26:28], "little") \
+                    + int.from_bytes(local[28:30], "little")
+            self._mm = np.memmap(path, self.dtype, "r", start + self._data_at, self.shape)
+        elif fortran and self.ndim > 1:
+            # Rows of a Fortran-order array are not contiguous: read it whole (rare: numpy saves
+            # Fortran order only for arrays that are F- and not C-contiguous).
+            with zipfile.ZipFile(path) as z, z.open(info) as f:
+                f.seek(self._data_at)
+                self._whole = self._frombytes(f.read(), int(np.prod(self.shape)), self.shape[::-1]).T
+
+    def _frombytes(self, data: bytes, count: int, shape: tuple[int, ...]) -> np.ndarray:
+        if len(data) < count * self.dtype.itemsize:
+            raise DataError(f"{self.name}: the array ends early (damaged or truncated file)")
+        return np.frombuffer(data, self.dtype, count).reshape(shape)
+
+    def _rows(self, lo: int, hi: int) -> np.ndarray:
+        if self._f is None:
+            self._zip = zipfile.ZipFile(self.path)
+            self._f = self._zip.open(self.info)
+        self._f.seek(self._data_at + lo * self._row)  # forward: decompresses only up to the rows
+        n = hi - lo
+        return self._frombytes(self._f.read(n * self._row), n * (self._row // self.dtype.itemsize),
+                               (n, *self.shape[1:]))
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        if self._mm is not None:
+            return self._mm[key]
+        if self._whole is not None:
+            return self._whole[key]
+        if isinstance(key, slice):
+            lo, hi, step = key.indices(self.shape[0])
+            if step != 1:
+                return self[np.arange(lo, hi, step)]
+            return self._rows(lo, max(lo, hi))
+        idx = np.asarray(key, dtype=np.int64)
+        if idx.size == 0:
+            return np.empty((0, *self.shape[1:]), self.dtype)
+        order = np.argsort(idx, kind="stable")
+        out = np.empty((idx.size, *self.shape[1:]), self.dtype)
+        s = idx[order]
+        runs = np.flatnonzero(np.diff(s) != 1) + 1  # consecutive indices are read in one go
+        for part_pos, part in zip(np.split(order, runs), np.split(s, runs)):
+            out[part_pos] = self._rows(int(part[0]), int(part[-1]) + 1)
+        return out
+
+    def __del__(self) -> None:
+        for h in (self._f, self._zip):
+            try:
+                if h is not None:
+                    h.close()
+            except Exception:
+                pass
+
+
+def _open_array_file(p: Path, path: str, key: str | None, suffix: str) -> tuple[Any, str]:
+    """The array in a ``.npy`` (memory-mapped) or one ``.npz`` member (`_NpzArray`), checked
+    from its header before any data is read, and the name it is reported under."""
+    if suffix == ".npy":
+        try:
+            with open(p, "rb") as f:
+                _npy_header(f, path)
+            return np.load(p, mmap_mode="r", allow_pickle=False), path
+        except GanevalError:
+            raise
+        except Exception as e:
+            raise DataError(f"{path}: cannot read array file ({type(e).__name__}: {e})") from None
+    try:
+        with zipfile.ZipFile(p) as z:
+            members = _unique_members(z, path, lambda n: n.endswith(".npy"))
+    except zipfile.BadZipFile:
+        raise DataError(f"{path}: not a valid .npz file (not a zip archive); save it with numpy.savez") from None
+    arrays = {n[:-4]: info for n, info in members.items()}
+    keys = list(arrays)
+    if not keys:
+        raise DataError(f"{path}: holds no arrays; save the images with numpy.savez")
+    if key is None and len(keys) != 1:
+        raise DataError(f"{path}: holds arrays {keys}; pick one as {path}:KEY")
+    if key is not None and key not in arrays:
+        raise DataError(f"{path}: has no array {key!r}; it holds {keys}")
+    name = f"{path}:{key}" if key else path
+    try:
+        return _NpzArray(p, arrays[key or keys[0]], name), name
+    except GanevalError:
+        raise
+    except Exception as e:  # a damaged archive member
+        raise DataError(f"{name}: cannot read array ({type(e).__name__}: {e})") from None

@@ -14,6 +14,7 @@ import torch
 
 from .. import dist
 from ..errors import UsageError
+from ..options import check_input_range, check_seed
 from ..results import MetricResult
 from ..io.sources import to_uint8
 
@@ -33,6 +34,11 @@ class StreamingMetric:
     uses_real = True
 
     def __init__(self) -> None:
+        # Every metric object (one-shot functions, evaluate, the Evaluator, the hooks) is built
+        # here, so this is the one place the API's seeds are checked: a negative or too wide
+        # seed is a usage error, not a numpy error from deep inside a metric.
+        if hasattr(self, "seed"):
+            self.seed = check_seed(self.seed)
         self.reset(real=True)
 
     # -- what a metric module defines ------------------------------------------------
@@ -62,6 +68,7 @@ class StreamingMetric:
         """
         if real and not self.uses_real:
             raise UsageError(f"{self.name} measures the fake set alone; update it with fakes only")
+        input_range = check_input_range(input_range)
         self._accumulate(self.real if real else self.fake, to_uint8(images, input_range, name="images"), start)
 
     def merge(self, other: "StreamingMetric") -> None:

@@ -29,6 +29,7 @@ import torch
 from ..device import exact_matmul, resolve_device
 from ..dist import rank_world
 from ..errors import DataError
+from ..options import check_count_arg
 from ..progress import progress
 from ..results import MetricResult
 from ..io.sources import open_source, to_uint8
@@ -273,6 +274,12 @@ class MSSSIMAccumulator:
         self._next = start + x.shape[0]
         if self.resolution is None:
             self.resolution, self.device_type = tuple(x.shape[2:]), x.device.type
+        elif tuple(x.shape[2:]) != self.resolution:
+            # A pair across two sizes cannot be computed, and pairs of another size would be
+            # averaged into a value whose settings name only the first size.
+            raise DataError(f"images: a batch of {x.shape[3]}x{x.shape[2]} images after {self.resolution[1]}x"
+                            f"{self.resolution[0]} ones; MS-SSIM needs one image size per set (resize the "
+                            "images, or reset() before measuring another size)")
         if self.max_pairs is not None:
             x = x[: max(0, 2 * (self.max_pairs - self.pairs) - self._queued)]
         if x.shape[0] == 0:
@@ -310,6 +317,9 @@ class MSSSIMAccumulator:
         return vals[torch.argsort(torch.cat(self.index))] if self.index else vals
 
     def merge(self, other: "MSSSIMAccumulator") -> None:
+        if self.resolution and other.resolution and tuple(self.resolution) != tuple(other.resolution):
+            raise DataError(f"images: cannot merge MS-SSIM of {other.resolution[1]}x{other.resolution[0]} images "
+                            f"into one of {self.resolution[1]}x{self.resolution[0]} images; measure one size per set")
         other.flush()
         self.sum = self.sum + (other.sum.to(self.sum.device) if isinstance(other.sum, torch.Tensor)
                                and isinstance(self.sum, torch.Tensor) else other.sum)
@@ -391,9 +401,10 @@ def ms_ssim(images: Any, *, num_pairs: int | None = DEFAULT_NUM_PAIRS, device: A
     """
     t0 = time.time()
     dev = resolve_device(device)
+    num_pairs = None if num_pairs is None else check_count_arg(num_pairs, "num_pairs")
     n = None if num_pairs is None else 2 * num_pairs
+    metric = MSSSIM(num_pairs, seed, bootstrap=bootstrap)  # checks the seed before any image is read
     src = open_source(images, num_images=n, seed=seed, **source_kw)
-    metric = MSSSIM(num_pairs, seed, bootstrap=bootstrap)
     metric.source_name = src.name
     total = len(src) if not callable(images) else n
     # Pairs are consecutive images of the whole set: shares of even-sized batches keep them whole.

@@ -248,14 +248,14 @@ def test_all_extracts_each_set_once(crops, test_weights, monkeypatch):
     monkeypatch.setattr(type(model), "forward", lambda self, x, **k: (calls.append(len(x)), orig(self, x, **k))[1])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = evaluate(crops[0][:12], crops[1][:12], ["fid", "is", "kid", "pr"], weights=test_weights, cache=False)
-    assert sum(calls) == 24
+        res = evaluate(crops[0][:20], crops[1][:20], ["fid", "is", "kid", "pr"], weights=test_weights, cache=False)
+    assert sum(calls) == 40  # 20 images: IS's 10 splits need 2 each
     assert [r.metric for r in res] == ["is", "fid", "kid", "pr"]
 
 
 def test_too_few_images_for_is_splits_is_a_clear_error():
     from ganeval.metrics.isc import inception_score_from_logits
-    with pytest.raises(DataError, match="at least 10 images"):
+    with pytest.raises(DataError, match="at least 20 images"):
         inception_score_from_logits(torch.zeros(5, 1008), splits=10)
 
 
