@@ -128,19 +128,34 @@ class ResampledStats(FeatureStats):
             self.logits = [logits[torch.from_numpy(idx).to(logits.device)]]
         self._moments: tuple[np.ndarray, np.ndarray] | None = None
 
+    def _drawn(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The distinct drawn rows (float64), how often each was drawn, and their mean."""
+        if self._base is None:
+            raise DataError("a resample without kept features has no moments")
+        counts = torch.bincount(torch.from_numpy(self._idx), minlength=self._base.shape[0])
+        drawn = torch.nonzero(counts).squeeze(1)
+        x = self._base[drawn.to(self._base.device)].double()
+        w = counts[drawn].to(x.device, torch.float64)
+        return x, w, (w @ x) / self.n
+
     def _weighted_moments(self) -> tuple[np.ndarray, np.ndarray]:
         if self._moments is None:
-            if self._base is None:
-                raise DataError("a resample without kept features has no moments")
-            counts = torch.bincount(torch.from_numpy(self._idx), minlength=self._base.shape[0])
-            drawn = torch.nonzero(counts).squeeze(1)
-            x = self._base[drawn.to(self._base.device)].double()
-            w = counts[drawn].to(x.device, torch.float64)
-            mu = (w @ x) / self.n
+            x, w, mu = self._drawn()
             xc = x - mu
             cov = (xc * w[:, None]).T @ xc / (self.n - 1)
             self._moments = (mu.cpu().numpy(), cov.cpu().numpy())
         return self._moments
+
+    def factor(self) -> tuple[np.ndarray, np.ndarray]:
+        """``mu`` and ``A`` (distinct drawn rows x dim, float64) with ``sigma == A.T @ A``: the
+        centred drawn rows scaled by sqrt(count / (n - 1)).  With fewer drawn rows than
+        dimensions FID works in the rows' space from this (`ganeval.metrics.fid`) and the
+        dim x dim covariance is never formed."""
+        if self.n < 2:
+            raise DataError(f"covariance needs at least 2 images, got {self.n}")
+        x, w, mu = self._drawn()
+        a = (x - mu) * torch.sqrt(w / (self.n - 1))[:, None]
+        return mu.cpu().numpy(), a.cpu().numpy()
 
     @property
     def mu(self) -> np.ndarray:

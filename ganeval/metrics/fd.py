@@ -23,7 +23,7 @@ from ..errors import UsageError
 from ..inception.stats import FeatureStats, load_stats
 from ..results import MetricResult
 from .base import StreamingMetric
-from .fid import frechet_distance
+from .fid import frechet_distance_of_stats
 from .uncertainty import FeatureBootstrap, check_count
 
 __all__ = ["fd", "fd_from_stats", "FD", "run_fd_dinov2", "FEATURES"]
@@ -40,13 +40,13 @@ def _names(model: str) -> tuple[str, str]:
 def fd_from_stats(a: FeatureStats, b: FeatureStats, info: DINOv2WeightsInfo, seed: int = 0) -> MetricResult:
     """FD between two sets' DINOv2 statistics, warning when a set has fewer images than dimensions."""
     for s, side in ((a, "real"), (b, "fake")):
-        if s.n and s.n < a.mu.shape[0]:
-            warnings.warn(f"{side}: {s.n} images give a rank-deficient {a.mu.shape[0]}x{a.mu.shape[0]} covariance; "
+        if s.n and s.n < a.dim:
+            warnings.warn(f"{side}: {s.n} images give a rank-deficient {a.dim}x{a.dim} covariance; "
                           "FD is biased upward and not comparable with FDs on more images", stacklevel=3)
     name, key = _names(info.model)
     settings = {"network": f"dinov2-{info.model}", "feature": "cls-token final-norm", "resize": "pil-bicubic-224",
                 "normalize": "imagenet-mean-std", "weights_sha256": info.sha256, "weights_format": info.format}
-    value = frechet_distance(a.mu, a.sigma, b.mu, b.sigma)
+    value = frechet_distance_of_stats(a, b)
     return MetricResult(name, {key: value}, key, settings, {"real": a.n, "fake": b.n}, seed)
 
 
@@ -130,4 +130,5 @@ def run_fd_dinov2(real: Any, fake: Any, o) -> MetricResult | None:
     """The registry's runner: `RunOptions` without the Inception ``weights`` (DINOv2 finds its own)."""
     kw = o.inception_kw()
     kw.pop("weights", None)
+    kw.pop("protocol", None)  # an Inception preprocessing rule; DINOv2 has its own (dgm-eval's)
     return fd(real, fake, bootstrap=o.bootstrap, **kw)
