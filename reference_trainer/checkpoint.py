@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ganeval.errors import DataError
+from ganeval.io.fileio import atomic_write
 
 SNAPSHOT = "network-snapshot-{:06d}.pt"  # official name network-snapshot-%06d.pkl, kimg
 _SNAPSHOT_RE = re.compile(r"network-snapshot-(\d+)\.pt$")
@@ -60,22 +61,10 @@ def _to_tuples(x: Any) -> Any:
 
 
 def save_atomic(obj: Any, path: str | os.PathLike) -> None:
-    """torch.save to a temp file in the same folder, fsync, os.replace, fsync the folder."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
+    """torch.save through ganeval's `atomic_write` (temp file, fsync, rename), which also
+    refuses a target that is not a regular file and names the file in any write error."""
+    with atomic_write(path, "wb") as f:
         torch.save(obj, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    try:
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:  # some filesystems (and Windows) cannot fsync a directory
-        pass
 
 
 def load(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:

@@ -29,6 +29,7 @@ import torch
 
 from ganeval.cli.boundary import BoundaryGroup, debug_option, set_debug
 from ganeval.errors import DataError, UsageError
+from ganeval.io.fileio import atomic_write_text, check_target
 from ganeval.io.samples import photo_crops
 
 MANIFEST = "manifest.json"
@@ -59,9 +60,7 @@ def write_cache(batches: Iterator[np.ndarray], num_images: int, resolution: int,
     levels = [2 ** r for r in range(int(math.log2(resolution)), 1, -1)]
     manifest = dict(format="reference_trainer-multires-v1", resolution=resolution, num_images=i,
                     levels={str(r): _level_name(r) for r in levels}, mirror=mirror, source=source)
-    tmp = out / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1))
-    os.replace(tmp, out / MANIFEST)
+    atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=1))
     return out
 
 
@@ -69,6 +68,10 @@ def _write_levels(batches: Iterator[np.ndarray], num_images: int, resolution: in
                   allow_fewer: bool) -> int:
     log2 = int(math.log2(resolution))
     levels = [2 ** r for r in range(log2, 1, -1)]
+    # Levels are memory-mapped, so they cannot go through atomic_write's file object; their
+    # targets get its check (no device, FIFO or link replaced), before anything is written.
+    for name in [MANIFEST] + [_level_name(r) for r in levels]:
+        check_target(out / name)
     arrays = {r: np.lib.format.open_memmap(out / (_level_name(r) + ".tmp.npy"), mode="w+", dtype=np.uint8,
                                            shape=(num_images, 3, r, r)) for r in levels}
     i = 0
@@ -93,6 +96,7 @@ def _write_levels(batches: Iterator[np.ndarray], num_images: int, resolution: in
             os.replace(part, tmp)
         a.flush()
         del a
+        check_target(out / _level_name(r))
         os.replace(tmp, out / _level_name(r))
     return i
 

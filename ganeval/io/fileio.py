@@ -11,18 +11,33 @@ and which nobody has touched for `STALE_TMP_AGE_S` seconds (see `_remove_stale_t
 
 JSONL logs are appended to with `append_line`, which starts a fresh line when the file ends
 in a line cut off by a crash; readers skip such fragments with a warning.
+
+Writers replace only regular files (`check_target`): a rename over a device node, FIFO,
+socket or folder would destroy it (as root, ``-o /dev/null`` used to turn /dev/null into a
+JSON file), so such a target is a `UsageError`.  A symbolic link as the target is refused
+too, neither replaced nor written through: replacing it loses the link, and writing through
+it changes a file the user did not name (``report/index.html -> ~/.bashrc`` in a shared
+folder); naming the link's target is one step away.  Links among the folders on the way are
+followed as usual.  Any OSError while writing names the target (a full disk's ENOSPC names
+no file by itself).
+
+Reads of files someone else may have written go through `read_bounded`: regular files only,
+at most a stated size, and optionally never through a link that leads out of a folder.
 """
 from __future__ import annotations
 
 import contextlib
 import os
 import re
+import stat
 import tempfile
 import threading
 import time
 from typing import IO, Iterator
 
-__all__ = ["atomic_write", "atomic_write_text", "append_line", "STALE_TMP_AGE_S"]
+from ..errors import DataError, UsageError
+
+__all__ = ["atomic_write", "atomic_write_text", "append_line", "check_target", "read_bounded", "STALE_TMP_AGE_S"]
 
 TMP_PREFIX = ".tmp-"
 
@@ -93,6 +108,90 @@ def _remove_stale_temps(folder: str) -> None:
                 continue
 
 
+def _kind(mode: int) -> str:
+    """What a non-regular file is, in words."""
+    for test, name in ((stat.S_ISDIR, "folder"), (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+                       (stat.S_ISFIFO, "FIFO (named pipe)"), (stat.S_ISSOCK, "socket"), (stat.S_ISLNK, "symbolic link")):
+        if test(mode):
+            return name
+    return "special file"
+
+
+def check_target(path: str | os.PathLike) -> None:
+    """Raise `UsageError` unless `path` is absent or a regular file that a writer may replace.
+
+    A folder, device, FIFO or socket is refused (a rename would destroy it), and so is a
+    symbolic link, whatever it points at (see the module docstring).
+    """
+    try:
+        st = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):  # nothing there; the write itself reports a bad parent
+        return
+    if stat.S_ISREG(st.st_mode):
+        return
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            to = f" (to {os.readlink(path)})"
+        except OSError:
+            to = ""
+        raise UsageError(f"{os.fspath(path)}: is a symbolic link{to}; ganeval neither replaces links nor writes "
+                         "through them: give the path of the file itself, or remove the link")
+    kind = _kind(st.st_mode)
+    raise UsageError(f"{os.fspath(path)}: is a {kind}, not a regular file, and writing would replace it; "
+                     "choose another path")
+
+
+def _named(e: OSError, path: str) -> OSError:
+    """`e` with `path` as its file name when it names none (write() and fsync() errors such as
+    ENOSPC carry no name), so the boundary's one line says which file could not be written."""
+    if e.filename is not None or e.errno is None:
+        return e
+    named = OSError(e.errno, e.strerror or os.strerror(e.errno), path)
+    named.__cause__ = e
+    return named
+
+
+def read_bounded(path: str | os.PathLike, limit: int, *, within: str | os.PathLike | None = None) -> bytes:
+    """The bytes of the regular file `path`, at most `limit` of them.
+
+    Raises `DataError` naming `path` if it is not a regular file (a link to /dev/zero or a FIFO
+    would be read forever), is larger than `limit` bytes, or, with `within`, resolves to a file
+    outside the folder `within` (a link out of a run folder must not pull /etc/passwd into a
+    report).  A missing file raises FileNotFoundError, for callers that treat it as empty.
+    """
+    path = os.fspath(path)
+    real = os.path.realpath(path)
+    if within is not None:
+        root = os.path.realpath(within)
+        if os.path.commonpath([real, root]) != root:
+            raise DataError(f"{path}: is a link to {real}, outside {os.fspath(within)}; ganeval does not follow "
+                            "links out of the folder: copy the file in instead")
+    # The resolved name, opened without following a link, is the file just checked; O_NONBLOCK
+    # keeps opening a FIFO from waiting for a writer.
+    fd = os.open(real, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise DataError(f"{path}: is a {_kind(st.st_mode)}, not a regular file; give a regular file")
+        chunks, got = [], 0
+        while got <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - got))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+    finally:
+        os.close(fd)
+    if got > limit:
+        raise DataError(f"{path}: larger than {_size(limit)}, more than ganeval reads from such a file; "
+                        "is it the right file?")
+    return b"".join(chunks)
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:g} MiB" if n >= 2**20 else f"{n} bytes"
+
+
 def _fsync_dir(folder: str) -> None:
     try:
         fd = os.open(folder, os.O_RDONLY)
@@ -112,12 +211,18 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
 
     Text modes write UTF-8 whatever the locale.  The final file gets the mode a plain
     ``open(path, "w")`` would give it (0666 less the umask), not mkstemp's private 0600.
+    Raises `UsageError` for a target that is not a regular file (`check_target`), before
+    anything is written; an OSError while writing names `path`.
     """
     path = os.fspath(path)
+    check_target(path)
     d = os.path.dirname(os.path.abspath(path))
     os.makedirs(d, exist_ok=True)
     _remove_stale_temps(d)
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=f"{TMP_PREFIX}{os.getpid()}-", suffix="-" + os.path.basename(path))
+    try:
+        fd, tmp = tempfile.mkstemp(dir=d, prefix=f"{TMP_PREFIX}{os.getpid()}-", suffix="-" + os.path.basename(path))
+    except OSError as e:
+        raise _named(e, path) from e
     try:
         if hasattr(os, "fchmod"):  # not on Windows before 3.13, where the mode bits mean little
             with contextlib.suppress(OSError):  # filesystems without permissions (vfat, some SMB)
@@ -126,7 +231,12 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
             yield f
             f.flush()
             os.fsync(f.fileno())
+        check_target(path)  # again: something may have appeared there while the block ran
         os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise _named(e, path) from e
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -144,17 +254,32 @@ def append_line(path: str | os.PathLike, line: str) -> None:
     """Append one line (JSONL record) and fsync, so a crash loses at most the line in flight.
 
     If the file ends without a newline, a writer was killed mid-line: the record starts on a
-    new line, so that it is not glued onto the fragment and lost with it.
+    new line, so that it is not glued onto the fragment and lost with it.  Only a regular file
+    is appended to (`check_target`); an OSError names `path`.
     """
+    path = os.fspath(path)
     data = (line.rstrip("\n") + "\n").encode("utf-8")
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
+    check_target(path)
+    # No link is followed and no FIFO waited on, should one appear after the check.
+    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
-        size = os.fstat(fd).st_size
+        fd = os.open(path, flags, 0o666)
+    except OSError as e:
+        if os.path.islink(path):
+            check_target(path)
+        raise _named(e, path) from e
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UsageError(f"{path}: is a {_kind(st.st_mode)}, not a regular file; choose another path")
+        size = st.st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
             data = b"\n" + data
         # One write call with O_APPEND: concurrent appenders' records do not interleave.
         while data:
             data = data[os.write(fd, data):]
         os.fsync(fd)
+    except OSError as e:
+        raise _named(e, path) from e
     finally:
         os.close(fd)

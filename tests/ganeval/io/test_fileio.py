@@ -201,3 +201,228 @@ def test_trainer_appends_after_a_torn_log_line_and_collects_dead_temps(tmp_path)
         log = read_jsonl(run_dir / "log.jsonl")
     assert len(log) >= 2 and log[0] == {"tick": 0, "kimg": 0.0} and log[-1]["kimg"] == pytest.approx(0.032)
     assert not stale.exists()
+
+
+# --- targets that are not regular files (issue 19, item 3) ----------------------------------
+
+def _fifo(p: Path) -> Path:
+    os.mkfifo(p)
+    return p
+
+
+def _socket(p: Path) -> Path:
+    import socket
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(str(p))
+    s.close()  # the socket file stays
+    return p
+
+
+def _link(to: str | Path):
+    def make(p: Path) -> Path:
+        p.symlink_to(to)
+        return p
+    return make
+
+
+def _snapshot(p: Path) -> tuple:
+    """What must be unchanged about a refused target: its kind, and a link's target."""
+    st = os.lstat(p)
+    return stat.S_IFMT(st.st_mode), os.readlink(p) if p.is_symlink() else None
+
+
+SPECIAL = {
+    "fifo": _fifo,
+    "socket": _socket,
+    "folder": lambda p: (p.mkdir(), p)[1],
+    # A link to a character device is what `-o /dev/null` amounts to, without risking /dev/null
+    # itself should the check ever regress (these tests may run as root).
+    "link-to-char-device": _link("/dev/null"),
+    "link-to-regular-file": None,  # made in the test: it needs a file of its own
+    "dangling-link": _link("/nonexistent/ganeval-target"),
+}
+
+
+@pytest.fixture(params=list(SPECIAL), ids=list(SPECIAL))
+def special_target(request, tmp_path) -> Path:
+    p = tmp_path / "out.json"
+    if request.param == "link-to-regular-file":
+        (tmp_path / "real.json").write_text("keep me")
+        return _link(tmp_path / "real.json")(p)
+    return SPECIAL[request.param](p)
+
+
+def test_atomic_write_refuses_a_target_that_is_not_a_regular_file(special_target, tmp_path):
+    from ganeval.errors import UsageError
+    before = _snapshot(special_target)
+    with pytest.raises(UsageError, match=re.escape(str(special_target))):
+        atomic_write_text(special_target, "{}")
+    assert _snapshot(special_target) == before  # neither replaced nor written through
+    if (tmp_path / "real.json").exists():
+        assert (tmp_path / "real.json").read_text() == "keep me"
+    assert not list(tmp_path.glob(".tmp-*"))
+
+
+def test_append_line_refuses_a_target_that_is_not_a_regular_file(special_target, tmp_path):
+    from ganeval.errors import UsageError
+    before = _snapshot(special_target)
+    with pytest.raises(UsageError, match=re.escape(str(special_target))):
+        append_line(special_target, '{"kimg": 1}')
+    assert _snapshot(special_target) == before
+    if (tmp_path / "real.json").exists():
+        assert (tmp_path / "real.json").read_text() == "keep me"
+
+
+def test_links_among_the_folders_on_the_way_are_followed(tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "via").symlink_to(tmp_path / "real", target_is_directory=True)
+    atomic_write_text(tmp_path / "via" / "a.txt", "x")
+    append_line(tmp_path / "via" / "b.jsonl", "{}")
+    assert (tmp_path / "real" / "a.txt").read_text() == "x" and (tmp_path / "real" / "b.jsonl").read_text() == "{}\n"
+
+
+def _make_images(folder: Path) -> Path:
+    from conftest import write_pngs
+    import numpy as np
+    return write_pngs(np.random.default_rng(0).integers(0, 256, (4, 3, 16, 16), dtype=np.uint8), folder)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link-to-char-device", "link-to-regular-file"])
+def test_cli_output_that_is_not_a_regular_file_is_a_usage_error_before_reading(tmp_path, kind):
+    from click.testing import CliRunner
+    from ganeval.cli import main
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "0.png").write_bytes(b"not a png")  # reading it would be exit 1: the check must come first
+    out = tmp_path / "out.json"
+    if kind == "link-to-regular-file":
+        (tmp_path / "real.json").write_text("keep me")
+        out.symlink_to(tmp_path / "real.json")
+    else:
+        SPECIAL[kind](out)
+    before = _snapshot(out)
+    res = CliRunner().invoke(main, ["msssim", str(bad), "-o", str(out)])
+    assert res.exit_code == 2, res.output
+    assert str(out) in res.stderr and "Traceback" not in res.output
+    assert _snapshot(out) == before
+
+
+def test_trainer_checkpoint_and_dataset_writes_refuse_links(tmp_path):
+    import numpy as np
+    from ganeval.errors import UsageError
+    from reference_trainer.checkpoint import save_atomic
+    from reference_trainer.dataset import write_cache
+    (tmp_path / "elsewhere.pt").write_text("keep me")
+    link = tmp_path / "network-snapshot-000000.pt"
+    link.symlink_to(tmp_path / "elsewhere.pt")
+    with pytest.raises(UsageError, match=re.escape(str(link))):
+        save_atomic({"x": 1}, link)
+    assert link.is_symlink() and (tmp_path / "elsewhere.pt").read_text() == "keep me"
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    os.mkfifo(cache / "res0004.npy")
+    with pytest.raises(UsageError, match=re.escape(str(cache / "res0004.npy"))):
+        write_cache(iter([np.zeros((2, 3, 8, 8), np.uint8)]), 2, 8, cache)
+    assert stat.S_ISFIFO(os.lstat(cache / "res0004.npy").st_mode)
+    assert sorted(p.name for p in cache.iterdir()) == ["res0004.npy"]  # nothing else was written
+
+
+# --- bounded reads (issue 19, item 4) --------------------------------------------------------
+
+def test_read_bounded_refuses_devices_fifos_big_files_and_links_out(tmp_path):
+    from ganeval.errors import DataError
+    from ganeval.io.fileio import read_bounded
+    (tmp_path / "zero").symlink_to("/dev/zero")
+    with pytest.raises(DataError, match=r"zero: is a character device"):
+        read_bounded(tmp_path / "zero", 1 << 20)
+    os.mkfifo(tmp_path / "fifo")  # opening it to read would wait for a writer forever
+    with pytest.raises(DataError, match=r"fifo: is a FIFO"):
+        read_bounded(tmp_path / "fifo", 1 << 20)
+    (tmp_path / "big").write_bytes(b"x" * 101)
+    with pytest.raises(DataError, match=r"big: larger than 100 bytes"):
+        read_bounded(tmp_path / "big", 100)
+    assert read_bounded(tmp_path / "big", 101) == b"x" * 101
+    inside = tmp_path / "run"
+    inside.mkdir()
+    (inside / "ok").symlink_to(tmp_path / "run" / "target")
+    (inside / "target").write_bytes(b"fine")
+    (inside / "out").symlink_to(tmp_path / "big")
+    assert read_bounded(inside / "ok", 100, within=inside) == b"fine"
+    with pytest.raises(DataError, match=r"out: is a link to .*big, outside"):
+        read_bounded(inside / "out", 1000, within=inside)
+    with pytest.raises(FileNotFoundError):
+        read_bounded(tmp_path / "missing", 100)
+
+
+# --- a full disk names the file (issue 19, item 21) -----------------------------------------
+
+class _FullFile:
+    """A file object whose every write fails as on a full disk (ENOSPC names no file)."""
+
+    def __init__(self, f):
+        self._f = f
+
+    def write(self, data):
+        import errno
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._f.close()
+
+
+class _FullDiskOS:
+    """`os` as fileio sees it on a full disk: its file objects and raw writes raise ENOSPC."""
+
+    def __getattr__(self, name):
+        return getattr(os, name)
+
+    @staticmethod
+    def fdopen(fd, *a, **k):
+        return _FullFile(os.fdopen(fd, *a, **k))
+
+    @staticmethod
+    def write(fd, data):
+        import errno
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+@pytest.fixture
+def full_disk(monkeypatch):
+    monkeypatch.setattr(fileio, "os", _FullDiskOS())
+
+
+def test_write_errors_name_the_file(tmp_path, full_disk):
+    with pytest.raises(OSError) as e:
+        atomic_write_text(tmp_path / "a.json", "{}")
+    assert e.value.filename == str(tmp_path / "a.json") and "No space left" in e.value.strerror
+    with pytest.raises(OSError) as e:
+        append_line(tmp_path / "log.jsonl", "{}")
+    assert e.value.filename == str(tmp_path / "log.jsonl")
+    assert not list(tmp_path.glob(".tmp-*"))
+
+
+def test_stats_output_on_a_full_disk_names_the_file(tmp_path, monkeypatch, full_disk):
+    from types import SimpleNamespace
+    from click.testing import CliRunner
+    import ganeval.inception.features
+    from ganeval.cli import main
+    # The writer is under test, not the network: extraction returns small statistics at once.
+    import torch
+    from ganeval.inception.stats import FeatureStats
+    stats = FeatureStats(4)
+    stats.update(torch.arange(16, dtype=torch.float64).reshape(4, 4) ** 1.5)
+    monkeypatch.setattr(ganeval.inception.features, "extract",
+                        lambda *a, **k: (stats, SimpleNamespace(sha256="0" * 64)))
+    images = _make_images(tmp_path / "imgs")
+    out = tmp_path / "stats" / "real.npz"
+    res = CliRunner().invoke(main, ["stats", str(images), "-o", str(out), "-q", "--no-cache"])
+    assert res.exit_code == 1, res.output
+    line = res.stderr.strip().splitlines()[-1]
+    assert str(out) in line and "No space left on device" in line and "Traceback" not in res.output
+    assert not out.exists() and not list(out.parent.glob(".tmp-*"))
