@@ -20,54 +20,21 @@ computed with; square inputs, the usual case, are identical under every Pillow v
 """
 from __future__ import annotations
 
-import functools
-import math
-
 import torch
+
+from ..resample import PIL_PRECISION_BITS, pil_coeffs
 
 INPUT_SIZE = 224
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 PREPROCESS_ID = "pil-bicubic-224 imagenet-norm"
 
-_PRECISION_BITS = 32 - 8 - 2  # Pillow's fixed-point precision for 8-bit images
-_SUPPORT = 2.0  # the cubic kernel's support
+_PRECISION_BITS = PIL_PRECISION_BITS
 
 
-def _bicubic(x: float) -> float:
-    # Pillow's bicubic_filter with a = -0.5, written with the same operations in the same order.
-    a = -0.5
-    if x < 0.0:
-        x = -x
-    if x < 1.0:
-        return ((a + 2.0) * x - (a + 3.0)) * x * x + 1
-    if x < 2.0:
-        return (((x - 5) * x + 8) * x - 4) * a
-    return 0.0
-
-
-@functools.lru_cache(maxsize=32)
 def _coeffs(n_in: int, n_out: int) -> torch.Tensor:
-    """(n_out, n_in) matrix of Pillow's ``precompute_coeffs`` + ``normalize_coeffs_8bpc``
-    for one axis: 22-bit fixed-point weights, as float64 holding integers."""
-    scale = n_in / n_out
-    filterscale = max(scale, 1.0)
-    support = _SUPPORT * filterscale
-    ss = 1.0 / filterscale
-    one = float(1 << _PRECISION_BITS)
-    m = torch.zeros(n_out, n_in, dtype=torch.float64)
-    for xx in range(n_out):
-        center = (xx + 0.5) * scale
-        xmin = max(int(center - support + 0.5), 0)  # int() truncates toward zero, like C's cast
-        xmax = min(int(center + support + 0.5), n_in)
-        w = [_bicubic((x - center + 0.5) * ss) for x in range(xmin, xmax)]
-        ww = 0.0
-        for v in w:  # summed in order, as Pillow does
-            ww += v
-        for i, v in enumerate(w):
-            k = v / ww if ww != 0.0 else v
-            m[xx, xmin + i] = math.trunc(-0.5 + k * one) if k < 0 else math.trunc(0.5 + k * one)
-    return m
+    """(n_out, n_in) matrix of Pillow's 22-bit fixed-point bicubic weights for one axis."""
+    return pil_coeffs(n_in, n_out, True)
 
 
 def _round(acc: torch.Tensor) -> torch.Tensor:

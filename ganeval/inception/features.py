@@ -23,11 +23,18 @@ from ..errors import DataError
 from .weights import WeightsInfo, load_inception, warn_cache_unwritable
 from ..progress import progress
 from ..io.sources import open_source
-from .stats import FeatureStats, cache_key, cache_path, is_stats_file, load_stats, save_stats
+from .protocol import DEFAULT as DEFAULT_PROTOCOL, get_protocol
+from .stats import FeatureStats, LoadedStats, cache_key, cache_path, is_stats_file, load_stats, save_stats
 
 _MODELS: dict[tuple, tuple[Any, WeightsInfo]] = {}
 POOL3_DIM = 2048
 EXTRACTOR = "inception-2015-12-05 tf1-bilinear-299 pool3+logits_unbiased"
+
+
+def extractor_id(protocol: str = DEFAULT_PROTOCOL) -> str:
+    """The Inception extractor's id under `protocol` (the default's is `EXTRACTOR`, unchanged
+    since before protocols existed, so earlier cache entries stay valid)."""
+    return EXTRACTOR.replace("tf1-bilinear-299", get_protocol(protocol).resize)
 
 
 def inception(weights: str | None = None, device: Any = None, allow_pickle: bool = False):
@@ -56,12 +63,13 @@ class Extractor:
     forward: Callable[[torch.Tensor, bool], tuple[torch.Tensor, torch.Tensor | None]]
     has_logits: bool = False
     check: Callable[[Any, FeatureStats], FeatureStats] = lambda path, stats: stats
+    protocol: str | None = None  # the Inception protocol; statistics record it and files must match it
 
 
 def extract(source: Any, *, features: bool = False, logits: bool = False, weights: str | None = None,
             num_images: int | None = None, subset: str = "first", seed: int = 0, batch_size: int = 64,
             device: Any = None, workers: int | None = None, cache: bool = True, content_hash: bool = False,
-            quiet: bool = True, allow_weights_mismatch: bool = False,
+            quiet: bool = True, allow_weights_mismatch: bool = False, protocol: str = DEFAULT_PROTOCOL,
             **source_kw: Any) -> tuple[FeatureStats, WeightsInfo]:
     """Inception statistics of one image set (or a statistics ``.npz``), computed once.
 
@@ -69,13 +77,16 @@ def extract(source: Any, *, features: bool = False, logits: bool = False, weight
     moments are always accumulated.  With `cache`, results are stored under a content- and
     option-keyed file in ganeval's cache dir and reused only when everything matches; a cache
     that cannot be written is skipped with one warning.  A statistics file made with other
-    weights (by its recorded sha256) is refused unless `allow_weights_mismatch`.
+    weights (by its recorded sha256) is refused unless `allow_weights_mismatch`.  `protocol`
+    picks the preprocessing of one FID tool (`ganeval.inception.protocol`); it keys the cache
+    and is recorded in the statistics, and a statistics file of another protocol is refused.
     """
+    proto = get_protocol(protocol).name
     model, info = inception(weights, device)
     if logits and not info.has_logits:
         model.logits_unbiased(torch.zeros(1, 2048))  # raises the clear WeightsError
-    net = Extractor("inception", EXTRACTOR, POOL3_DIM, info.sha256, lambda x, lg: model(x, with_logits=lg),
-                    has_logits=info.has_logits)
+    net = Extractor("inception", extractor_id(proto), POOL3_DIM, info.sha256,
+                    lambda x, lg: model(x, with_logits=lg, protocol=proto), has_logits=info.has_logits, protocol=proto)
     stats = extract_features(net, source, features=features, logits=logits, num_images=num_images, subset=subset,
                              seed=seed, batch_size=batch_size, device=device, workers=workers, cache=cache,
                              content_hash=content_hash, quiet=quiet, allow_weights_mismatch=allow_weights_mismatch,
@@ -93,7 +104,8 @@ def extract_features(net: Extractor, source: Any, *, features: bool = False, log
     the merged statistics (the others an empty object) and alone reads and writes the cache."""
     if is_stats_file(source):
         stats = net.check(source, load_stats(source, dim=net.dim, weights_sha256=net.sha256,
-                                             allow_weights_mismatch=allow_weights_mismatch))
+                                             allow_weights_mismatch=allow_weights_mismatch, protocol=net.protocol,
+                                             resize=source_kw.get("resize")))
         if (features and not stats.features) or (logits and not stats.logits):
             raise DataError(f"{source}: holds only mu/sigma; KID, PR, IS, density/coverage and --bootstrap need the "
                             "images (or statistics saved with `ganeval stats --features`)")
@@ -114,6 +126,7 @@ def extract_features(net: Extractor, source: Any, *, features: bool = False, log
         path = _writable(path) if is_main() else None
     keep = fp is not None  # a cached entry serves every later metric, so it keeps everything
     stats = FeatureStats(net.dim, keep_features=features or keep, keep_logits=(logits or keep) and net.has_logits)
+    stats.protocol = net.protocol
     for start, batch in progress(src.shard(batch_size, resolve_device(device), workers), total=len(src),
                                  desc=net.name, quiet=quiet):
         feats, lg = net.forward(batch, stats.keep_logits)
@@ -125,10 +138,33 @@ def extract_features(net: Extractor, source: Any, *, features: bool = False, log
         raise DataError(f"{src.name}: no images could be read")
     if path is not None:
         try:
-            save_stats(path, merged, source=str(src.name), weights_sha256=net.sha256, extractor=net.id, n=merged.n)
+            save_stats(path, merged, **stats_meta(net, source_options), source=str(src.name), n=merged.n)
         except OSError as e:
             warn_cache_unwritable(e)
     return merged
+
+
+def stats_meta(net: Extractor, source_options: dict[str, Any]) -> dict[str, Any]:
+    """What a statistics file records about how it was made, and `load_stats` checks: the
+    weights, the extractor (network and preprocessing) and the ``--resize`` of the images."""
+    return dict(weights_sha256=net.sha256, extractor=net.id, resize=source_options.get("resize"))
+
+
+def write_stats(path: str | os.PathLike, stats: FeatureStats, info: WeightsInfo, *, features: bool = False,
+                resize: int | None = None) -> None:
+    """Save one set's Inception statistics as ``ganeval stats -o`` does: mu, sigma and n, with the
+    pool3 rows and unbiased logits only when `features` (the same file whether or not the
+    cache kept them), and the provenance `load_stats` checks (weights, protocol, resize)."""
+    if isinstance(stats, LoadedStats):  # a statistics file given as IMAGES: its moments are fixed
+        out: FeatureStats = LoadedStats(stats.mu, stats.sigma, stats.n, stats.meta)
+    else:
+        out = FeatureStats(stats.dim)
+        out.n, out.sum, out.outer = stats.n, stats.sum, stats.outer
+    out.protocol = stats.protocol
+    if features:
+        out.features, out.logits, out.index = stats.features, stats.logits, stats.index
+    proto = stats.protocol or DEFAULT_PROTOCOL
+    save_stats(path, out, weights_sha256=info.sha256, extractor=extractor_id(proto), protocol=proto, resize=resize)
 
 
 def _empty(features: bool, logits: bool, dim: int = POOL3_DIM) -> FeatureStats:
@@ -155,7 +191,7 @@ def _read_cached(path: Path, net: Extractor) -> FeatureStats | None:
     try:
         if not path.is_file():
             return None
-        return net.check(path, load_stats(path, dim=net.dim, weights_sha256=net.sha256))
+        return net.check(path, load_stats(path, dim=net.dim, weights_sha256=net.sha256, protocol=net.protocol))
     except (OSError, DataError) as e:
         # An entry that cannot be read is recomputed (and rewritten), not reported as the data's fault.
         warnings.warn(f"ignoring unusable cached statistics {path} ({e})", stacklevel=3)

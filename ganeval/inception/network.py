@@ -8,8 +8,9 @@ loads as it is.  The graph differs from torchvision's model where the FID graph 
 * batch norm has epsilon 0.001 and no scale (its weight is fixed at 1);
 * the classifier has 1008 outputs (1000 classes and 8 unused), read with and without bias.
 
-Input is uint8 RGB NCHW of any size: resized to 299x299 with TF1's bilinear resize, scaled
-as (x - 128) / 128, and run in float32.
+Input is uint8 RGB NCHW of any size, resized to 299x299 and normalised by an Inception
+protocol (`ganeval.inception.protocol`; by default TF1's bilinear resize and (x - 128) / 128),
+and run in float32.
 
 Speed: in eval mode each convolution's batch norm is folded into the convolution's weight and
 bias (`InceptionV3FID.fuse_`, which ``eval()`` calls; in float64, then cast), and on CPU the
@@ -25,9 +26,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..device import exact_matmul
-from .resize import resize_tf1_bilinear
+from .protocol import INPUT_SIZE, get_protocol
 
-INPUT_SIZE = 299
 NUM_LOGITS = 1008
 
 
@@ -262,10 +262,13 @@ class InceptionV3FID(nn.Module):
             self.fuse_()
         return self
 
-    def pool3(self, images: torch.Tensor) -> torch.Tensor:
-        """2048-d pool features of uint8 RGB NCHW images of any size."""
-        x = resize_tf1_bilinear(images.float(), (INPUT_SIZE, INPUT_SIZE))
-        x = x.sub(128.0).div_(128.0)  # (x - 128) / 128, one temporary fewer
+    def pool3(self, images: torch.Tensor, protocol: str = "tf1") -> torch.Tensor:
+        """2048-d pool features of uint8 RGB NCHW images of any size, preprocessed by
+        `protocol` (see `ganeval.inception.protocol`)."""
+        return self.pool3_prepared(get_protocol(protocol).prepare(images))
+
+    def pool3_prepared(self, x: torch.Tensor) -> torch.Tensor:
+        """2048-d pool features of already resized and normalised (N, 3, 299, 299) input."""
         x = x.contiguous(memory_format=torch.channels_last)
         x = self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(x)))
         x = F.max_pool2d(x, 3, stride=2)
@@ -287,8 +290,9 @@ class InceptionV3FID(nn.Module):
         return self.logits_unbiased(pool3) + self.fc.bias
 
     @torch.no_grad()
-    def forward(self, images: torch.Tensor, with_logits: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(self, images: torch.Tensor, with_logits: bool = True,
+                protocol: str = "tf1") -> tuple[torch.Tensor, torch.Tensor | None]:
         # TF32 changes the features in the 4th digit; parity with the reference needs fp32.
         with exact_matmul(images.device):
-            f = self.pool3(images)
+            f = self.pool3(images, protocol)
             return f, (self.logits_unbiased(f) if with_logits else None)

@@ -13,6 +13,8 @@ from typing import Any
 import torch
 
 from ..device import resolve_device
+from ..errors import DataError
+from ..inception.protocol import DEFAULT as DEFAULT_PROTOCOL, get_protocol
 from ..inception.stats import FeatureStats, load_stats
 from .base import StreamingMetric
 from .uncertainty import FeatureBootstrap, check_count
@@ -23,8 +25,10 @@ class InceptionMetric(FeatureBootstrap, StreamingMetric):
 
     keep_features = keep_logits = False
 
-    def __init__(self, weights: str | None = None, device: Any = None, seed: int = 0, *, bootstrap: int = 0) -> None:
+    def __init__(self, weights: str | None = None, device: Any = None, seed: int = 0, *, bootstrap: int = 0,
+                 protocol: str = DEFAULT_PROTOCOL) -> None:
         self.weights, self.device, self.seed = weights, resolve_device(device), seed
+        self.protocol = get_protocol(protocol).name
         self.bootstrap = check_count(bootstrap, "bootstrap")
         # The bootstrap resamples rows, so FID (moments only otherwise) keeps its features;
         # IS resamples its logits.
@@ -33,7 +37,9 @@ class InceptionMetric(FeatureBootstrap, StreamingMetric):
         super().__init__()
 
     def _new(self, real: bool) -> FeatureStats:
-        return FeatureStats(keep_features=self.keep_features, keep_logits=self.keep_logits)
+        stats = FeatureStats(keep_features=self.keep_features, keep_logits=self.keep_logits)
+        stats.protocol = self.protocol
+        return stats
 
     def _network(self):
         from ..inception.features import inception
@@ -41,14 +47,15 @@ class InceptionMetric(FeatureBootstrap, StreamingMetric):
         return model
 
     def _accumulate(self, acc: FeatureStats, images: torch.Tensor, start: int | None = None) -> None:
-        pool, logits = self._network()(images.to(self.device), with_logits=self.keep_logits)
+        pool, logits = self._network()(images.to(self.device), with_logits=self.keep_logits, protocol=self.protocol)
         acc.update(pool, logits, start=start)
 
     def set_real_stats(self, path: str, allow_weights_mismatch: bool = False) -> None:
         """Use a saved statistics ``.npz`` (mu, sigma) as the real side; one made with other
         Inception weights is refused unless `allow_weights_mismatch`."""
         self._network()
-        self.real = load_stats(path, weights_sha256=self.info.sha256, allow_weights_mismatch=allow_weights_mismatch)
+        self.real = load_stats(path, weights_sha256=self.info.sha256, allow_weights_mismatch=allow_weights_mismatch,
+                               protocol=self.protocol)
         self._real_synced = True
         self.real_ready = True
 
@@ -66,7 +73,8 @@ class InceptionMetric(FeatureBootstrap, StreamingMetric):
         of the extracted features (`ganeval.metrics.uncertainty`)."""
         from ..inception.features import extract
         t0 = time.time()
-        kw = dict(features=self.keep_features, weights=self.weights, device=self.device, seed=self.seed, **extract_kw)
+        kw = dict(features=self.keep_features, weights=self.weights, device=self.device, seed=self.seed,
+                  protocol=self.protocol, **extract_kw)
         real_stats = extract(real, **kw)[0] if self.uses_real else None
         fake_stats, info = extract(fake, logits=self.keep_logits, **kw)
         self.load(real_stats, fake_stats, info)
@@ -79,3 +87,17 @@ class InceptionMetric(FeatureBootstrap, StreamingMetric):
         if self.info is None:
             self._network()  # the weights' identity is part of every result
         return super().compute()
+
+
+def protocol_settings(*sides: FeatureStats) -> dict[str, str]:
+    """The ``protocol`` and ``resize`` entries of an Inception result's settings, from the
+    statistics it was computed on; sides made under different protocols are a `DataError`
+    (their distance would compare two preprocessing pipelines, not two image sets)."""
+    known = {s.protocol for s in sides if s is not None and s.protocol is not None}
+    if len(known) > 1:
+        raise DataError(f"the two sides were made under different Inception protocols ({' and '.join(sorted(known))}); "
+                        "measure both with the same --protocol")
+    if not known:
+        return {"protocol": "unknown", "resize": "unknown"}
+    p = get_protocol(known.pop())
+    return {"protocol": p.name, "resize": p.resize}

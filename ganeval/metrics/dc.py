@@ -42,7 +42,7 @@ from ..errors import DataError
 from ..inception.stats import FeatureStats
 from ..inception.weights import WeightsInfo
 from ..results import MetricResult
-from ._inception import InceptionMetric
+from ._inception import InceptionMetric, protocol_settings
 
 __all__ = ["knn_radii2", "density_coverage_from_features", "density_coverage", "dc_from_stats",
            "density_from_stats", "coverage_from_stats", "DensityCoverage", "Density", "Coverage",
@@ -194,7 +194,8 @@ def dc_from_stats(a: FeatureStats, b: FeatureStats, info: WeightsInfo, k: int = 
     both = {"density": density, "coverage": coverage}
     keys = _VALUES[metric]
     return MetricResult(metric, {key: both[key] for key in keys}, keys[0],
-                        {"k": k, "weights_sha256": info.sha256}, {"real": a.n, "fake": b.n}, seed)
+                        {"k": k, "weights_sha256": info.sha256, **protocol_settings(a, b)}, {"real": a.n, "fake": b.n},
+                        seed)
 
 
 def density_from_stats(a: FeatureStats, b: FeatureStats, info: WeightsInfo, k: int = 5, seed: int = 0) -> MetricResult:
@@ -218,9 +219,9 @@ class DensityCoverage(InceptionMetric):
     keep_features = True
 
     def __init__(self, weights: str | None = None, device: Any = None, seed: int = 0, *, k: int = 5,
-                 bootstrap: int = 0) -> None:
+                 bootstrap: int = 0, protocol: str = "tf1") -> None:
         self.k = k
-        super().__init__(weights, device, seed, bootstrap=bootstrap)
+        super().__init__(weights, device, seed, bootstrap=bootstrap, protocol=protocol)
 
     def _result(self, real: FeatureStats, fake: FeatureStats) -> MetricResult:
         return dc_from_stats(real, fake, self.info, self.k, self.seed, metric=self.name)
@@ -240,20 +241,22 @@ class Coverage(DensityCoverage):
 
 def _one_shot(cls: type, real: Any, fake: Any, *, k: int = 5, weights: str | None = None,
               num_images: int | None = None, seed: int = 0, device: Any = None, batch_size: int = 64,
-              cache: bool = True, quiet: bool = True, bootstrap: int = 0, **source_kw: Any) -> MetricResult | None:
-    metric = cls(weights, device, seed, k=k, bootstrap=bootstrap)
+              cache: bool = True, quiet: bool = True, bootstrap: int = 0, protocol: str = "tf1",
+              **source_kw: Any) -> MetricResult | None:
+    metric = cls(weights, device, seed, k=k, bootstrap=bootstrap, protocol=protocol)
     return metric.measure(real, fake, num_images=num_images, batch_size=batch_size, cache=cache, quiet=quiet,
                           **source_kw)
 
 
 def density_coverage(real: Any, fake: Any, *, k: int = 5, weights: str | None = None,
                      num_images: int | None = None, seed: int = 0, device: Any = None, batch_size: int = 64,
-                     cache: bool = True, quiet: bool = True, bootstrap: int = 0,
+                     cache: bool = True, quiet: bool = True, bootstrap: int = 0, protocol: str = "tf1",
                      **source_kw: Any) -> MetricResult | None:
-    """Density (``density``, headline) and coverage (``coverage``) of fake against real images."""
+    """Density (``density``, headline) and coverage (``coverage``) of fake against real images
+    (`protocol`: the Inception preprocessing, `ganeval.inception.protocol`)."""
     return _one_shot(DensityCoverage, real, fake, k=k, weights=weights, num_images=num_images, seed=seed,
                      device=device, batch_size=batch_size, cache=cache, quiet=quiet, bootstrap=bootstrap,
-                     **source_kw)
+                     protocol=protocol, **source_kw)
 
 
 def run_density(real: Any, fake: Any, o: Any) -> MetricResult | None:

@@ -18,7 +18,7 @@ from ..errors import DataError
 from ..inception.weights import WeightsInfo
 from ..results import MetricResult
 from ..inception.stats import FeatureStats
-from ._inception import InceptionMetric
+from ._inception import InceptionMetric, protocol_settings
 
 __all__ = ["mmd2_unbiased", "kid_from_features", "kid", "kid_from_stats", "KID"]
 
@@ -56,10 +56,12 @@ def kid_from_features(a: torch.Tensor, b: torch.Tensor, num_subsets: int = 100, 
 
 def kid(real: Any, fake: Any, *, num_subsets: int = 100, subset_size: int = 1000, seed: int = 0,
         weights: str | None = None, num_images: int | None = None, device: Any = None, batch_size: int = 64,
-        cache: bool = True, quiet: bool = True, bootstrap: int = 0, **source_kw: Any) -> MetricResult | None:
-    """KID between two image sets: ``KID_mean`` (headline) and ``KID_std``."""
+        cache: bool = True, quiet: bool = True, bootstrap: int = 0, protocol: str = "tf1",
+        **source_kw: Any) -> MetricResult | None:
+    """KID between two image sets: ``KID_mean`` (headline) and ``KID_std`` (`protocol`: the
+    Inception preprocessing, `ganeval.inception.protocol`)."""
     metric = KID(weights, device, seed, num_subsets=num_subsets, subset_size=subset_size,
-                 bootstrap=bootstrap)
+                 bootstrap=bootstrap, protocol=protocol)
     return metric.measure(real, fake, num_images=num_images, batch_size=batch_size, cache=cache, quiet=quiet,
                           **source_kw)
 
@@ -68,7 +70,8 @@ def kid_from_stats(a: FeatureStats, b: FeatureStats, info: WeightsInfo, num_subs
                    subset_size: int = 1000, seed: int = 0) -> MetricResult:
     """KID from two sets' statistics that kept their features."""
     mean, std, used = kid_from_features(a.all_features(), b.all_features(), num_subsets, subset_size, seed)
-    settings = {"num_subsets": num_subsets, "subset_size": used, "kernel": "poly3", "weights_sha256": info.sha256}
+    settings = {"num_subsets": num_subsets, "subset_size": used, "kernel": "poly3", "weights_sha256": info.sha256,
+                **protocol_settings(a, b)}
     return MetricResult("kid", {"KID_mean": mean, "KID_std": std}, "KID_mean", settings,
                         {"real": a.n, "fake": b.n}, seed)
 
@@ -80,9 +83,9 @@ class KID(InceptionMetric):
     keep_features = True
 
     def __init__(self, weights: str | None = None, device: Any = None, seed: int = 0, *, num_subsets: int = 100,
-                 subset_size: int = 1000, bootstrap: int = 0) -> None:
+                 subset_size: int = 1000, bootstrap: int = 0, protocol: str = "tf1") -> None:
         self.num_subsets, self.subset_size = num_subsets, subset_size
-        super().__init__(weights, device, seed, bootstrap=bootstrap)
+        super().__init__(weights, device, seed, bootstrap=bootstrap, protocol=protocol)
 
     def _result(self, real: FeatureStats, fake: FeatureStats) -> MetricResult:
         return kid_from_stats(real, fake, self.info, self.num_subsets, self.subset_size, self.seed)

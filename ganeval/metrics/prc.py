@@ -15,7 +15,7 @@ from ..errors import DataError
 from ..inception.weights import WeightsInfo
 from ..results import MetricResult
 from ..inception.stats import FeatureStats
-from ._inception import InceptionMetric
+from ._inception import InceptionMetric, protocol_settings
 
 __all__ = ["knn_radii", "manifold_coverage", "precision_recall", "pr_from_stats", "PrecisionRecall"]
 
@@ -44,10 +44,11 @@ def manifold_coverage(points: torch.Tensor, support: torch.Tensor, radii: torch.
 
 def precision_recall(real: Any, fake: Any, *, k: int = 3, weights: str | None = None,
                      num_images: int | None = None, seed: int = 0, device: Any = None, batch_size: int = 64,
-                     cache: bool = True, quiet: bool = True, bootstrap: int = 0,
+                     cache: bool = True, quiet: bool = True, bootstrap: int = 0, protocol: str = "tf1",
                      **source_kw: Any) -> MetricResult | None:
-    """Precision (``precision``, headline) and recall (``recall``) of fake against real images."""
-    metric = PrecisionRecall(weights, device, seed, k=k, bootstrap=bootstrap)
+    """Precision (``precision``, headline) and recall (``recall``) of fake against real images
+    (`protocol`: the Inception preprocessing, `ganeval.inception.protocol`)."""
+    metric = PrecisionRecall(weights, device, seed, k=k, bootstrap=bootstrap, protocol=protocol)
     return metric.measure(real, fake, num_images=num_images, batch_size=batch_size, cache=cache, quiet=quiet,
                           **source_kw)
 
@@ -58,7 +59,8 @@ def pr_from_stats(a: FeatureStats, b: FeatureStats, info: WeightsInfo, k: int = 
     precision = manifold_coverage(ff, fr, knn_radii(fr, k))
     recall = manifold_coverage(fr, ff, knn_radii(ff, k))
     return MetricResult("pr", {"precision": precision, "recall": recall}, "precision",
-                        {"k": k, "weights_sha256": info.sha256}, {"real": a.n, "fake": b.n}, seed)
+                        {"k": k, "weights_sha256": info.sha256, **protocol_settings(a, b)}, {"real": a.n, "fake": b.n},
+                        seed)
 
 
 class PrecisionRecall(InceptionMetric):
@@ -68,9 +70,9 @@ class PrecisionRecall(InceptionMetric):
     keep_features = True
 
     def __init__(self, weights: str | None = None, device: Any = None, seed: int = 0, *, k: int = 3,
-                 bootstrap: int = 0) -> None:
+                 bootstrap: int = 0, protocol: str = "tf1") -> None:
         self.k = k
-        super().__init__(weights, device, seed, bootstrap=bootstrap)
+        super().__init__(weights, device, seed, bootstrap=bootstrap, protocol=protocol)
 
     def _result(self, real: FeatureStats, fake: FeatureStats) -> MetricResult:
         return pr_from_stats(real, fake, self.info, self.k, self.seed)
