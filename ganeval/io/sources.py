@@ -397,9 +397,9 @@ def _first_few(names: Sequence[str], k: int = 5) -> str:
 
 
 def _sha256_stream(f: Any) -> bytes:
-    """sha256 of a file object read in 1 MiB blocks: a 600 MB member is never held whole."""
+    """sha256 of a file object read in 256 KiB blocks: a 600 MB member is never held whole."""
     h = hashlib.sha256()
-    for block in iter(lambda: f.read(1 << 20), b""):
+    for block in iter(lambda: f.read(1 << 18), b""):
         h.update(block)
     return h.digest()
 
@@ -730,7 +730,7 @@ class _NpzArray:
         return out
 
     def __del__(self) -> None:
-        for h in (self._f, self._zip):
+        for h in (getattr(self, "_f", None), getattr(self, "_zip", None)):
             try:
                 if h is not None:
                     h.close()
