@@ -15,59 +15,88 @@ metric and value names, protocol fields, sample file names), so each is escaped 
 output: HTML-escaped in the page (attributes quoted), entity- and backslash-escaped in the
 markdown, sanitized to ``[A-Za-z0-9._-]`` where it becomes a file name.  The page also carries
 a Content-Security-Policy that forbids scripts, should an escape ever be missed.
+
+The files of a run folder are read as someone else's too: only regular files, never through a
+link that leads out of the folder, and at most `MAX_JSONL_BYTES` of each JSONL log and
+`MAX_CONFIG_BYTES` of ``config.json`` (a link to /dev/zero must not be read forever).  A sample
+grid is copied only if it is a PNG that decodes; any other ``fakes*.png`` is skipped with a
+warning naming it, so a link to /etc/passwd never lands in a report.  A value that is not a
+finite number (NaN, inf) is never plotted as one: it is shown as ``nan (not finite)`` in the
+table, listed under "Non-finite values" with its run and kimg, and warned about.
 """
 from __future__ import annotations
 
 import html
+import io
 import json
+import math
 import os
 import re
-import shutil
 import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from ..errors import DataError
-from ..io.fileio import atomic_write, atomic_write_text
+from ..io.fileio import atomic_write, atomic_write_text, read_bounded
 
-__all__ = ["read_jsonl", "read_run", "build_report"]
+__all__ = ["read_jsonl", "read_run", "build_report", "MAX_JSONL_BYTES", "MAX_CONFIG_BYTES", "MAX_GRID_BYTES"]
 
 _LOG_KEYS = ("loss", "score", "sec_per_kimg", "images_per_s")
 
+# Bounds on what one report reads from a run folder.  A record is a few kB (more with error
+# bars), so a metrics.jsonl of a long run is a few MB; 256 MiB is far past any real log.  A
+# sample grid of the official 1024 px layout is about 30 MB.
+MAX_JSONL_BYTES = 256 * 2**20
+MAX_CONFIG_BYTES = 16 * 2**20
+MAX_GRID_BYTES = 256 * 2**20
 
-def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
+
+def read_jsonl(path: str | os.PathLike, *, within: str | os.PathLike | None = None,
+               limit: int | None = None) -> list[dict[str, Any]]:
     """Records of a JSONL file; [] when it does not exist.
 
     A line that is not a JSON object (typically the fragment a killed writer left) is skipped
     with a warning naming the file and line number: the rest of the run is still worth a report.
+    A file that is not a regular one, is larger than `limit` bytes (default `MAX_JSONL_BYTES`)
+    or (with `within`) a link out of that folder is a `DataError` (`fileio.read_bounded`).
     """
     out: list[dict[str, Any]] = []
     try:
-        f = open(path, "rb")
+        data = read_bounded(path, MAX_JSONL_BYTES if limit is None else limit, within=within)
     except FileNotFoundError:
         return out
-    with f:
-        for lineno, raw in enumerate(f, 1):
-            if not raw.strip():
+    for lineno, raw in enumerate(data.split(b"\n"), 1):
+        if not raw.strip():
+            continue
+        try:
+            rec = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            problem = "not UTF-8"
+        except json.JSONDecodeError as e:
+            problem = f"not JSON: {e}"
+        else:
+            if isinstance(rec, dict):
+                out.append(rec)
                 continue
-            try:
-                rec = json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError:
-                problem = "not UTF-8"
-            except json.JSONDecodeError as e:
-                problem = f"not JSON: {e}"
-            else:
-                if isinstance(rec, dict):
-                    out.append(rec)
-                    continue
-                problem = "not a JSON object"
-            warnings.warn(f"{path}:{lineno}: skipped a malformed line ({problem})", stacklevel=2)
+            problem = "not a JSON object"
+        warnings.warn(f"{path}:{lineno}: skipped a malformed line ({problem})", stacklevel=2)
     return out
 
 
 def _num(x: Any) -> float | None:
     return x if isinstance(x, (int, float)) and not isinstance(x, bool) else None
+
+
+def _finite(x: Any) -> bool:
+    """Whether `x` is a number that can be plotted and ranked as one (not NaN, inf, or an
+    integer too large for a float)."""
+    if _num(x) is None:
+        return False
+    try:
+        return math.isfinite(x)
+    except OverflowError:
+        return False
 
 
 def _values(rec: dict[str, Any]) -> dict[str, Any]:
@@ -84,18 +113,54 @@ def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
     d = Path(run_dir)
     if not d.is_dir():
         raise DataError(f"{run_dir}: not a run directory")
-    metrics, log = read_jsonl(d / "metrics.jsonl"), read_jsonl(d / "log.jsonl")
+    metrics, log = read_jsonl(d / "metrics.jsonl", within=d), read_jsonl(d / "log.jsonl", within=d)
     if not metrics and not log:
         raise DataError(f"{run_dir}: has neither metrics.jsonl nor log.jsonl; is it a run directory?")
-    grids = sorted(p for p in d.glob("fakes*.png") if p.is_file())
     config: Any = {}
-    if (d / "config.json").exists():
+    try:
+        raw = read_bounded(d / "config.json", MAX_CONFIG_BYTES, within=d)
+    except FileNotFoundError:
+        pass
+    else:
         try:
-            config = json.loads((d / "config.json").read_text(encoding="utf-8"))
+            config = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise DataError(f"{d / 'config.json'}: not valid JSON ({e})") from None
-    return {"name": d.name, "path": str(d), "metrics": metrics, "log": log, "grid": grids[-1] if grids else None,
-            "config": config}
+    grid = _latest_grid(d)
+    return {"name": d.name, "path": str(d), "metrics": metrics, "log": log, "grid": grid and grid[0],
+            "grid_bytes": grid and grid[1], "config": config}
+
+
+def _latest_grid(d: Path) -> tuple[Path, bytes] | None:
+    """The newest ``fakes*.png`` of run folder `d` that is a regular file inside it and a PNG
+    that decodes, with its bytes (the very bytes checked are the ones copied); every other
+    candidate is skipped with a warning naming it."""
+    for p in sorted(d.glob("fakes*.png"), reverse=True):
+        try:
+            data = read_bounded(p, MAX_GRID_BYTES, within=d)
+        except (DataError, OSError) as e:
+            warnings.warn(f"{e}; not used as a sample grid", stacklevel=3)
+            continue
+        why = _not_png(data)
+        if why is None:
+            return p, data
+        warnings.warn(f"{p}: {why}; not used as a sample grid", stacklevel=3)
+    return None
+
+
+def _not_png(data: bytes) -> str | None:
+    """Why `data` is not a PNG image that decodes, or None."""
+    from PIL import Image
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            if im.format != "PNG":
+                return f"a {im.format} file, not a PNG"
+            im.verify()  # chunk CRCs and structure
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()  # and every pixel decodes
+    except Exception as e:  # PIL raises a zoo here (UnidentifiedImageError, SyntaxError, zlib.error, ...)
+        return f"not a decodable PNG ({type(e).__name__})"
+    return None
 
 
 def _bar(rec: dict[str, Any], key: str) -> dict[str, float] | None:
@@ -104,7 +169,11 @@ def _bar(rec: dict[str, Any], key: str) -> dict[str, float] | None:
     u = u.get(key) if isinstance(u, dict) else None
     if not isinstance(u, dict) or any(_num(u.get(f)) is None for f in ("std", "lo", "hi")):
         return None
-    return {f: float(u[f]) for f in ("std", "lo", "hi")}
+    return {f: u[f] for f in ("std", "lo", "hi")}
+
+
+def _bar_finite(bar: dict[str, float] | None) -> bool:
+    return bar is not None and all(_finite(v) for v in bar.values())
 
 
 def _series(runs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, list[tuple]]]:
@@ -113,13 +182,13 @@ def _series(runs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, list[
     out: dict[tuple[str, str], dict[str, list[tuple]]] = {}
     for run in runs:
         for rec in run["metrics"]:
-            x = _num(rec.get("kimg", rec.get("step")))
-            if x is None:
+            x = rec.get("kimg", rec.get("step"))
+            if not _finite(x):
                 continue
             for k, v in _values(rec).items():
-                if _num(v) is not None:
+                if _finite(v):  # a non-finite value is listed by _non_finite, never plotted
                     bar = _bar(rec, k)
-                    lo, hi = (bar["lo"], bar["hi"]) if bar else (None, None)
+                    lo, hi = (bar["lo"], bar["hi"]) if _bar_finite(bar) else (None, None)
                     out.setdefault((_metric(rec), k), {}).setdefault(run["name"], []).append((x, v, lo, hi))
     return out
 
@@ -130,9 +199,37 @@ def _log_series(runs: list[dict[str, Any]]) -> dict[str, dict[str, list[tuple]]]
     for run in runs:
         for rec in run["log"]:
             for k, v in rec.items():
-                if (k != "kimg" and _num(v) is not None and any(s in k for s in _LOG_KEYS)
-                        and _num(rec.get("kimg")) is not None):
+                if k != "kimg" and _finite(v) and _plotted_log_key(k) and _finite(rec.get("kimg")):
                     out.setdefault(k, {}).setdefault(run["name"], []).append((rec["kimg"], v, None, None))
+    return out
+
+
+def _plotted_log_key(k: str) -> bool:
+    return k != "kimg" and any(s in k for s in _LOG_KEYS)
+
+
+def _non_finite(runs: list[dict[str, Any]]) -> list[tuple[str, str, str, Any, Any]]:
+    """(run, file, what, kimg, value) of every number in the runs' logs that the report would
+    show or plot but that is not finite: such values are marked and listed, never plotted."""
+    out = []
+    for run in runs:
+        path = os.path.join(run["path"], "metrics.jsonl")
+        for rec in run["metrics"]:
+            x = rec.get("kimg", rec.get("step"))
+            if _num(x) is not None and not _finite(x):
+                out.append((run["name"], path, f"kimg of a {_metric(rec)} record", x, x))
+            for k, v in _values(rec).items():
+                if _num(v) is not None and not _finite(v):
+                    out.append((run["name"], path, f"{k} ({_metric(rec)})", x, v))
+                bar = _bar(rec, k)
+                for f, b in (bar or {}).items():
+                    if not _finite(b):
+                        out.append((run["name"], path, f"{k} ({_metric(rec)}) error bar {f}", x, b))
+        path = os.path.join(run["path"], "log.jsonl")
+        for rec in run["log"]:
+            for k, v in rec.items():
+                if _plotted_log_key(k) and _num(v) is not None and not _finite(v):
+                    out.append((run["name"], path, f"training {k}", rec.get("kimg"), v))
     return out
 
 
@@ -217,14 +314,19 @@ def build_report(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike, 
     for r in runs:
         if r["grid"] is not None:
             dest = out / "samples" / _file_name(f"{r['name']}-{r['grid'].stem}", ".png", taken)
-            with open(r["grid"], "rb") as src, atomic_write(dest, "wb") as f:
-                shutil.copyfileobj(src, f)
+            with atomic_write(dest, "wb") as f:
+                f.write(r["grid_bytes"])  # the bytes that were checked to be a PNG, not a second read
             grids.append((r["name"], f"samples/{dest.name}", r["grid"].name))
     finals = {r["name"]: _final(r) for r in runs}
     columns = sorted({(m, k) for f in finals.values() for m, rec in f.items() for k in (rec.get("values") or {})})
     protocol = _protocol(runs)
-    atomic_write_text(out / "index.html", _html(title, runs, plots, grids, finals, columns, protocol))
-    atomic_write_text(out / "report.md", _markdown(title, plots, grids, finals, columns, protocol))
+    bad = _non_finite(runs)
+    for path in dict.fromkeys(b[1] for b in bad):
+        n = sum(b[1] == path for b in bad)
+        warnings.warn(f"{path}: {n} value(s) not finite (NaN or inf); marked in the report and left out of its "
+                      "plots", stacklevel=2)
+    atomic_write_text(out / "index.html", _html(title, runs, plots, grids, finals, columns, protocol, bad))
+    atomic_write_text(out / "report.md", _markdown(title, plots, grids, finals, columns, protocol, bad))
     return out / "index.html"
 
 
@@ -239,9 +341,9 @@ def _file_name(stem: str, suffix: str, taken: set[str]) -> str:
     return name
 
 
-def _fmt(v: Any) -> str:
+def _fmt(v: Any, spec: str = ".4g") -> str:
     """A table cell as plain text; each output format escapes it its own way."""
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
+    return format(v, spec) if isinstance(v, float) else str(v)
 
 
 _PROTOCOL_KEYS = ("run", "metric", "num_images", "seed", "weights_sha256", "ganeval_version")
@@ -250,16 +352,20 @@ _PROTOCOL_KEYS = ("run", "metric", "num_images", "seed", "weights_sha256", "gane
 def _table_rows(finals, columns) -> list[list[str]]:
     rows = []
     for name, f in finals.items():
-        kimg = max((_num(rec.get("kimg")) or 0 for rec in f.values()), default=0)
+        kimg = max((rec["kimg"] for rec in f.values() if _finite(rec.get("kimg"))), default=0)
         rows.append([name, _fmt(kimg)] + [_cell(f.get(m, {}), k) for m, k in columns])
     return rows
 
 
 def _cell(rec: dict[str, Any], key: str) -> str:
     """A final value, with its std and 95% interval when the record has error bars."""
-    text = _fmt(_values(rec).get(key, ""))
+    v = _values(rec).get(key, "")
+    text = f"{_fmt(v)} (not finite)" if _num(v) is not None and not _finite(v) else _fmt(v)
     bar = _bar(rec, key)
-    return text if bar is None else f"{text} ± {bar['std']:.2g} [{bar['lo']:.4g}, {bar['hi']:.4g}]"
+    if bar is None:
+        return text
+    shown = f"± {_fmt(bar['std'], '.2g')} [{_fmt(bar['lo'])}, {_fmt(bar['hi'])}]"
+    return f"{text} {shown}" if _bar_finite(bar) else f"{text} (error bar not finite: {shown})"
 
 
 def _e(s: Any) -> str:
@@ -275,7 +381,10 @@ def _url(path: str) -> str:
 _CSP = "default-src 'none'; img-src 'self' file: data:; style-src 'unsafe-inline'"
 
 
-def _html(title, runs, plots, grids, finals, columns, protocol) -> str:
+_NON_FINITE_NOTE = "not finite numbers: marked in the final table and left out of the plots"
+
+
+def _html(title, runs, plots, grids, finals, columns, protocol, bad=()) -> str:
     from .. import __version__
     e = _e
     head = "".join(f"<th>{e(k)}</th>" for _, k in columns)
@@ -286,6 +395,11 @@ def _html(title, runs, plots, grids, finals, columns, protocol) -> str:
                       f'{e(src)}</figcaption></figure>' for n, p, src in grids)
     proto = "".join("<tr>" + "".join(f"<td>{e(_fmt(p[k]))}</td>" for k in _PROTOCOL_KEYS) + "</tr>"
                     for p in protocol)
+    nonfinite = "" if not bad else (
+        f"<h2>Non-finite values</h2><p>{len(bad)} value(s) are {_NON_FINITE_NOTE}.</p>"
+        '<table id="nonfinite"><tr><th>run</th><th>value</th><th>kimg</th><th>is</th></tr>'
+        + "".join(f"<tr><td>{e(n)}</td><td>{e(w)}</td><td>{e(_fmt(x))}</td><td>{e(_fmt(v))}</td></tr>"
+                  for n, _, w, x, v in bad) + "</table>")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{e(_CSP)}">
@@ -300,6 +414,7 @@ img{{max-width:540px}} img.grid{{max-width:360px;image-rendering:pixelated}}
 <p>{len(runs)} run(s): {", ".join(e(r["name"]) for r in runs)}. Generated by ganeval {e(__version__)}.</p>
 <h2>Final metrics</h2>
 <table id="final"><tr><th>run</th><th>kimg</th>{head}</tr>{body}</table>
+{nonfinite}
 <h2>Latest samples</h2>{samples or "<p>No sample grids found.</p>"}
 <h2>Metrics over training</h2>{figs}
 <h2>Protocol</h2>
@@ -309,7 +424,9 @@ img{{max-width:540px}} img.grid{{max-width:360px;image-rendering:pixelated}}
 """
 
 
-_MD_PUNCT = re.compile(r"([\\`*_\[\]|~$])")
+# An underscore between two letters or digits can neither open nor close emphasis (CommonMark
+# 6.2), so names like SWDx1e3_avg stay readable as plain text; every other one is escaped.
+_MD_PUNCT = re.compile(r"[\\`*\[\]|~$]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
 
 
 def _md(s: Any) -> str:
@@ -320,18 +437,22 @@ def _md(s: Any) -> str:
     characters become spaces, so a name cannot end a table row or start a new block.
     """
     s = re.sub(r"[\x00-\x1f\x7f]", " ", str(s))
-    return _MD_PUNCT.sub(r"\\\1", html.escape(s, quote=False))
+    return _MD_PUNCT.sub(lambda m: "\\" + m.group(0), html.escape(s, quote=False))
 
 
 def _md_url(path: str) -> str:
     return quote(path, safe="/")
 
 
-def _markdown(title, plots, grids, finals, columns, protocol) -> str:
+def _markdown(title, plots, grids, finals, columns, protocol, bad=()) -> str:
     lines = [f"# {_md(title)}", "", "## Final metrics", "",
              "| run | kimg | " + " | ".join(_md(k) for _, k in columns) + " |",
              "|---" * (2 + len(columns)) + "|"]
     lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in _table_rows(finals, columns)]
+    if bad:
+        lines += ["", "## Non-finite values", "", f"{len(bad)} value(s) are {_NON_FINITE_NOTE}.", "",
+                  "| run | value | kimg | is |", "|---" * 4 + "|"]
+        lines += [f"| {_md(n)} | {_md(w)} | {_md(_fmt(x))} | {_md(_fmt(v))} |" for n, _, w, x, v in bad]
     lines += ["", "## Metrics over training", ""] + [f"![{_md(t)}]({_md_url(p)})" for t, p in plots]
     lines += ["", "## Latest samples", ""] + [f"![{_md(n)}]({_md_url(p)})" for n, p, _ in grids]
     lines += ["", "## Protocol", "", "| run | metric | images | seed | weights sha256 | ganeval |", "|---" * 6 + "|"]

@@ -1,8 +1,11 @@
 import json
+import os
 import re
 import shutil
+import stat
 import subprocess
 import tempfile
+import warnings
 from html import escape as html_escape
 from html.parser import HTMLParser
 from pathlib import Path
@@ -207,3 +210,152 @@ def test_hostile_names_do_not_run_in_headless_chromium(tmp_path):
     title = re.search(r"<title>(.*?)</title>", dom, re.S)
     assert title and title.group(1) != "pwned" and "pwned</title>" not in dom
     assert_inert(dom)
+
+
+# --- files of a run folder are someone else's (issue 19, item 4) ---------------------------
+
+def _caught(fn):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = fn()
+    return out, [str(w.message) for w in caught]
+
+
+def test_report_copies_only_png_grids_that_are_regular_files_inside_the_run(tmp_path):
+    run = make_run(tmp_path, "r")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0:SECRET:/root:/bin/bash\n")
+    outside_png = tmp_path / "outside.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(outside_png)
+    # Newer names than the real grid (fakes000030.png), so each would be taken before the fix.
+    (run / "fakes000040.png").symlink_to(secret)
+    (run / "fakes000050.png").symlink_to("/etc/passwd")
+    (run / "fakes000060.png").symlink_to(outside_png)  # a PNG, but outside the run folder
+    (run / "fakes000070.png").write_text("SECRET, but named like a grid")
+    (run / "fakes000080.png").mkdir()
+    (run / "fakes000090.png").write_bytes((run / "fakes000030.png").read_bytes()[:100])  # torn PNG
+    index, messages = _caught(lambda: build_report([run], tmp_path / "report"))
+    copied = list((tmp_path / "report" / "samples").iterdir())
+    assert [p.name for p in copied] == ["r-fakes000030.png"]
+    assert copied[0].read_bytes() == (run / "fakes000030.png").read_bytes()
+    for p in (tmp_path / "report").rglob("*"):
+        assert p.is_dir() or (b"SECRET" not in p.read_bytes() and b"root:" not in p.read_bytes()), p
+    for n in (40, 50, 60, 70, 80, 90):
+        assert any(str(run / f"fakes0000{n}.png") in m and "not used as a sample grid" in m for m in messages), n
+
+
+@pytest.mark.parametrize("name", ["config.json", "metrics.jsonl", "log.jsonl"])
+def test_run_files_that_are_devices_fifos_or_links_out_are_refused(tmp_path, name):
+    from ganeval.errors import DataError
+    from ganeval.reporting.report import read_run
+    run = make_run(tmp_path, "r")
+    (run / name).unlink()
+    (run / name).symlink_to("/dev/zero")  # read to the end, it never ends
+    with pytest.raises(DataError, match=re.escape(f"{run / name}: is a link to /dev/zero, outside")):
+        read_run(run)
+    (run / name).unlink()
+    os.mkfifo(run / name)  # opened to read, it waits for a writer forever
+    with pytest.raises(DataError, match=re.escape(f"{run / name}: is a FIFO")):
+        read_run(run)
+    (run / name).unlink()
+    (tmp_path / "elsewhere").write_text("{}\n")
+    (run / name).symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(DataError, match="outside"):
+        read_run(run)
+
+
+def test_run_files_larger_than_the_bound_are_refused(tmp_path, monkeypatch):
+    import ganeval.reporting.report as report
+    from ganeval.errors import DataError
+    run = make_run(tmp_path, "r")
+    size = (run / "metrics.jsonl").stat().st_size
+    monkeypatch.setattr(report, "MAX_JSONL_BYTES", size - 1)
+    with pytest.raises(DataError, match=re.escape(f"{run / 'metrics.jsonl'}: larger than")):
+        report.read_jsonl(run / "metrics.jsonl")
+    monkeypatch.setattr(report, "MAX_JSONL_BYTES", size)
+    with pytest.warns(UserWarning, match="malformed"):  # the torn last line
+        assert len(report.read_jsonl(run / "metrics.jsonl")) == 6
+
+
+def test_report_cli_refuses_an_output_file_that_is_not_regular(tmp_path):
+    run = make_run(tmp_path, "r")
+    out = tmp_path / "out"
+    out.mkdir()
+    os.mkfifo(out / "index.html")
+    res = CliRunner().invoke(main, ["report", str(run), "-o", str(out)])
+    assert res.exit_code == 2, res.output
+    assert str(out / "index.html") in res.stderr and "FIFO" in res.stderr
+    assert stat.S_ISFIFO(os.lstat(out / "index.html").st_mode)
+
+
+class _FullDiskOS:
+    """`os` as ganeval.io.fileio sees it on a full disk: every file it writes fails with ENOSPC,
+    which names no file by itself."""
+
+    class _File:
+        def __init__(self, f):
+            self._f = f
+
+        def write(self, data):
+            import errno
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        def __getattr__(self, name):
+            return getattr(self._f, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self._f.close()
+
+    def __getattr__(self, name):
+        return getattr(os, name)
+
+    def fdopen(self, fd, *a, **k):
+        return self._File(os.fdopen(fd, *a, **k))
+
+
+def test_report_on_a_full_disk_names_the_file(tmp_path, monkeypatch):
+    from ganeval.io import fileio
+    run = make_run(tmp_path, "r")
+    monkeypatch.setattr(fileio, "os", _FullDiskOS())
+    res = CliRunner().invoke(main, ["report", str(run), "-o", str(tmp_path / "out")])
+    assert res.exit_code == 1, res.output
+    line = res.stderr.strip().splitlines()[-1]
+    assert re.search(re.escape(str(tmp_path / "out")) + r"/\S+: No space left on device", line), line
+    assert "Traceback" not in res.output
+
+
+# --- numbers that are not finite (issue 19, item 6) -----------------------------------------
+
+def test_non_finite_values_are_marked_and_never_plotted(tmp_path):
+    from ganeval.reporting.report import _log_series, _series, read_run
+    run = make_run(tmp_path, "r")
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write("\n")
+        f.write('{"kimg": 40.0, "metric": "swd", "values": {"SWDx1e3_32": NaN, "SWDx1e3_16": Infinity, '
+                '"SWDx1e3_avg": 1.0}, "uncertainty": {"SWDx1e3_avg": {"std": NaN, "lo": Infinity, '
+                '"hi": -Infinity}}}\n')
+        f.write('{"kimg": 40.0, "metric": "msssim", "values": {"MS-SSIM": 1e999}}\n')
+    with open(run / "log.jsonl", "a") as f:
+        f.write('{"kimg": 40.0, "G_loss": NaN, "sec_per_kimg": 1.5}\n')
+    index, messages = _caught(lambda: build_report([run], tmp_path / "report"))
+    page, md = index.read_text(), (tmp_path / "report" / "report.md").read_text()
+    assert any(str(run / "metrics.jsonl") in m and "6 value(s) not finite" in m for m in messages), messages
+    assert any(str(run / "log.jsonl") in m and "1 value(s) not finite" in m for m in messages), messages
+    # Shown as what they are, marked; the finite value of the same record keeps its place.
+    for text, bar in ((page, "1 (error bar not finite: ± nan [inf, -inf])"),
+                      (md, r"1 (error bar not finite: ± nan \[inf, -inf\])")):  # markdown escapes brackets
+        assert "nan (not finite)" in text and "inf (not finite)" in text and bar in text
+        assert "Non-finite values" in text and "training G_loss" in text
+    rows = [r for r in re.findall(r"<tr>(.*?)</tr>", page) if "SWDx1e3_avg" in r and "error bar std" in r]
+    assert rows and "<td>40</td><td>nan</td>" in rows[0]  # listed with its kimg
+    # Nothing non-finite reaches a plot, and the error bar of the finite value is dropped.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        runs = [read_run(run)]
+    pts = [p for s in list(_series(runs).values()) + list(_log_series(runs).values()) for ps in s.values() for p in ps]
+    assert all(np.isfinite(x) for p in pts for x in p if x is not None)
+    assert (40.0, 1.0, None, None) in _series(runs)[("swd", "SWDx1e3_avg")]["r"]
+    assert max(p[0] for p in _series(runs)[("msssim", "MS-SSIM")]["r"]) == 30.0
