@@ -22,7 +22,7 @@ from ..dist import broadcast, is_main, reduce_to_rank0
 from ..errors import DataError
 from .weights import WeightsInfo, load_inception, warn_cache_unwritable
 from ..progress import progress
-from ..io.sources import open_source
+from ..io.sources import open_source, skipped_total
 from .protocol import DEFAULT as DEFAULT_PROTOCOL, get_protocol
 from .stats import FeatureStats, LoadedStats, cache_key, cache_path, is_stats_file, load_stats, save_stats
 
@@ -121,7 +121,13 @@ def extract_features(net: Extractor, source: Any, *, features: bool = False, log
         # Rank 0 alone reads and writes the cache; under torchrun it tells the others.
         hit = _read_cached(path, net) if is_main() else None
         usable = hit is not None and (not features or hit.features) and (not logits or hit.logits)
+        # A --skip-bad entry carries the count of files it left out; one without it is recomputed.
+        skip_bad = bool(source_options.get("skip_bad"))
+        meta = (getattr(hit, "meta", None) or {}) if hit is not None else {}
+        usable = usable and (not skip_bad or isinstance(meta.get("skipped_files"), int))
         if broadcast(usable):
+            if hit is not None:
+                hit.skipped = meta["skipped_files"] if skip_bad else None
             return hit if is_main() else _empty(features, logits, net.dim)
         path = _writable(path) if is_main() else None
     keep = fp is not None  # a cached entry serves every later metric, so it keeps everything
@@ -131,14 +137,17 @@ def extract_features(net: Extractor, source: Any, *, features: bool = False, log
                                  desc=net.name, quiet=quiet):
         feats, lg = net.forward(batch, stats.keep_logits)
         stats.update(feats, lg, start=start)
+    skipped = skipped_total(src)  # every rank takes part; rank 0 gets the sum
     merged = reduce_to_rank0(stats)
     if merged is None:  # another rank holds the whole set's statistics
         return _empty(stats.keep_features, stats.keep_logits, net.dim)
     if merged.n == 0:
         raise DataError(f"{src.name}: no images could be read")
+    merged.skipped = skipped
     if path is not None:
         try:
-            save_stats(path, merged, **stats_meta(net, source_options), source=str(src.name), n=merged.n)
+            save_stats(path, merged, **stats_meta(net, source_options), source=str(src.name), n=merged.n,
+                       skipped_files=skipped)
         except OSError as e:
             warn_cache_unwritable(e)
     return merged

@@ -5,7 +5,9 @@ Accepted sources (see `open_source`):
 * a directory of images (png, jpg/jpeg, webp, bmp, tif/tiff), optionally recursive;
 * a ``.zip`` of such images;
   (in both, macOS metadata -- ``__MACOSX/`` and AppleDouble ``._*`` files -- is not an image)
-* a ``.npy`` / ``.npz`` array of uint8 images, NCHW or NHWC (``file.npz:key`` picks an array);
+* a ``.npy`` / ``.npz`` array of uint8 images, NCHW or NHWC (``file.npz:key`` picks an array),
+  checked from its header (no pickles, objects, 0-d or structured arrays) and read lazily:
+  memory-mapped, or row by row from a compressed ``.npz``;
 * an in-memory numpy array or torch tensor;
 * a torch ``Dataset`` whose items are images (or tuples whose first element is one);
 * a generator: a callable ``fn(n) -> batch of n images`` or any iterable of batches.
@@ -17,7 +19,15 @@ Policies, chosen once here so every metric sees the same pixels:
 * grayscale is tiled to RGB; RGBA (and LA) drop the alpha channel, as torch-fidelity and
   clean-fid do; palette and CMYK images are converted to RGB; 16-bit images (files, PIL
   images and ``uint16`` arrays, gray or colour) are scaled to 8 bits by ``round(v / 257)``
-  before anything else; signed integer arrays must hold 8-bit values;
+  before anything else; other depths follow `ganeval.io.convert` (signed samples must hold
+  8-bit values; 32-bit integer and float files are refused);
+* a zip or ``.npz`` with two members of one name is refused; members are read by their own
+  ``ZipInfo``; names are hashed as bytes (``os.fsencode``), so any file name can be keyed;
+* an image from a file may have at most ``$GANEVAL_MAX_IMAGE_PIXELS`` pixels (4096 x 4096),
+  checked from its header; EXIF orientation is not applied, as torch-fidelity, clean-fid and
+  pytorch-fid do not apply it, and one warning per pass counts the files that carry it;
+* ``skip_bad`` leaves undecodable files out with one warning per pass (count and first
+  names); `skipped_total` is the count the metrics put into their results' settings;
 * arrays of shape (N, C, H, W) with C in {1, 3, 4} are NCHW, otherwise (N, H, W, C) is NHWC;
   a 3-D array is a stack of grayscale images;
 * float arrays must declare their range (``input_range``: (-1, 1), (0, 1) or (0, 255)); they are
@@ -43,7 +53,7 @@ from typing import Any, Callable, Iterable, Iterator, NamedTuple, Sequence
 import numpy as np
 import torch
 
-from ..dist import rank_world
+from ..dist import gather_to_rank0, rank_world
 from ..errors import DataError, GanevalError, UsageError
 from ..options import check_count_arg, check_input_range, check_seed
 from .convert import (MAX_PIXELS_ENV, _decode, _finish, _pil_to_8bit, _resize_batch, check_pixels,
@@ -51,7 +61,7 @@ from .convert import (MAX_PIXELS_ENV, _decode, _finish, _pil_to_8bit, _resize_ba
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
-__all__ = ["ImageSource", "open_source", "to_uint8", "IMAGE_EXTENSIONS"]
+__all__ = ["ImageSource", "open_source", "to_uint8", "IMAGE_EXTENSIONS", "skipped_total"]
 class _Failure:
     """A ganeval error met while decoding, handed to the main process as data.
 
@@ -389,6 +399,16 @@ class FileSource(ImageSource):
 
 
 _BOUND_MARK = MAX_PIXELS_ENV
+
+
+def skipped_total(src: ImageSource) -> int | None:
+    """Files `src` left out under ``skip_bad`` in its last pass, summed over torch.distributed
+    ranks (every rank calls it; only rank 0 gets the sum, the others None); None when `src`
+    was not opened with ``skip_bad``, which is then never recorded."""
+    if not getattr(src, "skip_bad", False):
+        return None
+    parts = gather_to_rank0(src.skipped)
+    return None if parts is None else int(sum(parts))
 
 
 def _first_few(names: Sequence[str], k: int = 5) -> str:

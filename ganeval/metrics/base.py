@@ -83,10 +83,26 @@ class StreamingMetric:
             merged = dist.reduce_to_rank0(self.real)
             self.real = merged if merged is not None else self.real
             self._real_synced = True
+        counts = self._skipped_counts()
         fake = dist.reduce_to_rank0(self.fake)
         if fake is None:
             return None
-        return self._with_uncertainty(self._result(self.real, fake), self.real, fake)
+        result = self._with_uncertainty(self._result(self.real, fake), self.real, fake)
+        if counts:  # files a --skip-bad run left out change the numbers: they are part of the settings
+            result.settings["skipped_files"] = counts
+        return result
+
+    #: Files left out under ``skip_bad`` per set, set by the one-shot functions (SWD, MS-SSIM);
+    #: extracted statistics carry their own count (``FeatureStats.skipped``).
+    skipped_files: dict[str, int] | None = None
+
+    def _skipped_counts(self) -> dict[str, int]:
+        counts = dict(self.skipped_files or {})
+        for side, acc in (("real", self.real), ("fake", self.fake)):
+            n = getattr(acc, "skipped", None)
+            if n is not None:
+                counts.setdefault(side, int(n))
+        return counts
 
     def _with_uncertainty(self, result: MetricResult, real: Any, fake: Any) -> MetricResult:
         """Attach error bars to `result` when they were asked for (feature metrics' bootstrap)."""

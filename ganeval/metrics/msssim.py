@@ -32,7 +32,7 @@ from ..errors import DataError
 from ..options import check_count_arg
 from ..progress import progress
 from ..results import MetricResult
-from ..io.sources import open_source, to_uint8
+from ..io.sources import open_source, skipped_total, to_uint8
 from .base import StreamingMetric
 from .uncertainty import bootstrap, check_count
 
@@ -411,6 +411,8 @@ def ms_ssim(images: Any, *, num_pairs: int | None = DEFAULT_NUM_PAIRS, device: A
     unit = batch_size + batch_size % 2 if rank_world()[1] > 1 else batch_size
     for start, batch in progress(src.shard(unit, dev, workers), total=total, desc="ms-ssim", quiet=quiet):
         metric.update(batch, start=start)
+    skipped = skipped_total(src)
+    metric.skipped_files = {"images": skipped} if skipped is not None else None
     result = metric.compute()
     if result is None:  # not rank 0 of a distributed run
         return None

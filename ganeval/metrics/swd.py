@@ -39,7 +39,7 @@ from ..dist import rank_world
 from ..errors import DataError, UsageError
 from ..progress import progress
 from ..results import MetricResult
-from ..io.sources import open_source
+from ..io.sources import open_source, skipped_total
 from .base import StreamingMetric
 from .pyramid import laplacian_pyramid, pyramid_resolutions
 from .uncertainty import check_count, summarize
@@ -483,6 +483,8 @@ def swd(real: Any, fake: Any, *, num_images: int | None = DEFAULT_NUM_IMAGES, se
             seen += batch.shape[0]
         if seen == 0 and rank_world()[1] == 1:  # distributed: rank 0 checks the merged set
             raise DataError(f"{src.name}: no images could be read")
+    counts = {side: skipped_total(s) for side, s in zip(("real", "fake"), sources)}
+    metric.skipped_files = {k: v for k, v in counts.items() if v is not None}
     result = metric.compute()
     if result is None:  # not rank 0 of a distributed run
         return None
