@@ -4,12 +4,55 @@ Each metric returns a `MetricResult`: a name, a flat mapping of named values,
 the settings that produced them (the protocol), image counts, seed and
 wall-clock seconds.  Results serialize to JSON so that reports and leaderboards
 can compare them, and refuse to compare results made under different protocols.
+
+A result read back from disk is refused (`DataError` naming its source) when one of its
+numbers is not finite: JSON readers accept ``NaN`` and ``Infinity``, and one such value in a
+ranking or a plot is silently wrong (it compares false with everything).
 """
 from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any
+import math
+from typing import Any, Mapping
+
+from .errors import DataError
+
+__all__ = ["MetricResult", "non_finite"]
+
+# The numeric fields of an error-bar record (`ganeval.metrics.uncertainty.summarize`).
+_BAR_FIELDS = ("mean", "std", "lo", "hi")
+
+
+def _bad_number(x: Any) -> bool:
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return False  # not a number at all: the caller's type checks say so
+    try:
+        return not math.isfinite(x)
+    except OverflowError:  # an integer literal too large for a float
+        return True
+
+
+def non_finite(result: Mapping[str, Any]) -> str | None:
+    """Where the result dict `result` (`MetricResult.to_dict`'s shape) holds a number that is
+    not finite, in words (e.g. "value 'FID' is nan"), or None when every number is finite.
+    Values, error-bar fields and replicates are checked; other fields are not numbers."""
+    values = result.get("values")
+    for k, v in (values.items() if isinstance(values, Mapping) else ()):
+        if _bad_number(v):
+            return f"value {k!r} is {v}, not a finite number"
+    unc = result.get("uncertainty")
+    for k, u in (unc.items() if isinstance(unc, Mapping) else ()):
+        if not isinstance(u, Mapping):
+            continue
+        for f in _BAR_FIELDS:
+            if _bad_number(u.get(f)):
+                return f"the error bar of {k!r} has {f} {u[f]}, not a finite number"
+        reps = u.get("replicates")
+        for i, x in enumerate(reps if isinstance(reps, list) else ()):
+            if _bad_number(x):
+                return f"replicate {i} of {k!r} is {x}, not a finite number"
+    return None
 
 
 @dataclasses.dataclass
@@ -46,7 +89,16 @@ class MetricResult:
         return json.dumps(self.to_dict(), **kwargs)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "MetricResult":
+    def from_dict(cls, d: dict[str, Any], source: str = "result") -> "MetricResult":
+        """The result `to_dict` gave, e.g. read back from a ``-o`` JSON file; `source` (the
+        file's name) is named by the `DataError` raised when a number in it is not finite
+        or a field is unknown."""
+        why = non_finite(d)
+        unknown = sorted(set(d) - {f.name for f in dataclasses.fields(cls)})
+        if why is None and unknown:
+            why = f"unknown field {unknown[0]!r}"
+        if why is not None:
+            raise DataError(f"{source}: not a usable result ({why}); measure it again")
         return cls(**d)
 
     def table(self) -> str:

@@ -12,11 +12,23 @@ fingerprint, so an entry whose files changed under the same name is refused inst
 skipped with its old number, until ``rerun`` names it.  With error bars (``repeats`` for SWD,
 ``bootstrap`` for feature metrics) each row also says whether its difference from the next
 row is significant, from the paired replicates (`ganeval.metrics.uncertainty`).
+
+Store files are read as someone else's: regular files of bounded size, and a result holding
+a number that is not finite (NaN compares false with everything, so one of them scrambles
+the whole ranking) is a `DataError` naming the file.  Every string in the tables comes from
+files (entry names are file names, value names are keys), so each output format escapes it:
+markdown as the report does; CSV cells that a spreadsheet would run as a formula (starting
+with ``=``, ``+``, ``-``, ``@``, tab, CR or LF: OWASP's rule) get a leading ``'``, and the csv
+module quotes cells holding quotes, commas or newlines.  Numbers are written as numbers,
+never prefixed, so a negative ``vs_next_diff`` stays a number in a spreadsheet.  The CSV is
+a header row and data rows only (the protocol is in leaderboard.json and .md), so pandas and
+spreadsheets read it as it is.
 """
 from __future__ import annotations
 
 import csv
 import hashlib
+import html
 import io
 import json
 import os
@@ -26,16 +38,22 @@ from typing import Any, Callable, Sequence
 
 from .. import __version__
 from ..errors import DataError, UsageError
-from ..io.fileio import atomic_write_text
+from ..io.fileio import atomic_write_text, read_bounded
 from ..metrics.registry import (check_error_bars, default_rank_value, get_metric, lower_is_better, parse_metric_list,
                                 resolve)
-from ..results import MetricResult
+from ..results import MetricResult, non_finite
 from ..io.sources import open_source
+from .report import _md
 
 __all__ = ["Entry", "EntryKind", "register_entry_kind", "protocol_for", "run_leaderboard", "rank"]
 
 PROTOCOL_KEYS = ("id", "real", "real_fingerprint", "metrics", "num_images", "seed", "resolution", "ganeval_version")
 RESULT_KEYS = ("entry", "kind", "path", "protocol", "results")
+# A row's own columns: a stored value of one of these names would overwrite them.
+ROW_KEYS = ("rank", "entry", "kind", "path", "vs_next", "vs_next_diff", "vs_next_lo", "vs_next_hi")
+# A stored result is a few kB (replicates included); protocol.json less.  Past this, a file in
+# the store is not one ganeval wrote (or is a link to /dev/zero).
+MAX_STORE_FILE_BYTES = 64 * 2**20
 
 
 class EntryKind:
@@ -161,7 +179,9 @@ def protocol_for(real: str, metrics: Sequence[str], num_images: int, seed: int,
 
 def _load_json(path: Path, what: str, advice: str) -> Any:
     try:
-        return json.loads(path.read_text())
+        return json.loads(read_bounded(path, MAX_STORE_FILE_BYTES).decode("utf-8"))
+    except DataError as e:
+        raise DataError(f"{e}; {advice}") from None
     except json.JSONDecodeError as e:
         raise DataError(f"{path}: not a {what} (invalid JSON: {e.msg} at line {e.lineno}); {advice}") from None
     except UnicodeDecodeError:
@@ -200,6 +220,8 @@ def _read_result(path: Path, protocol_id: str | None = None) -> dict[str, Any]:
         why = f"it holds entry {rec['entry']!r}, not {name!r}"
     elif protocol_id is not None and rec["protocol"] != protocol_id:
         why = f"measured under protocol {rec['protocol']}, not this store's {protocol_id}"
+    elif not all(isinstance(rec[k], str) for k in ("entry", "kind", "path")):
+        why = "entry, kind or path is not a string"
     elif not isinstance(rec["results"], list):
         why = "results is not a list"
     else:
@@ -211,7 +233,11 @@ def _read_result(path: Path, protocol_id: str | None = None) -> dict[str, Any]:
             if bad:
                 why = f"value {bad[0]!r} is not a number"
                 break
-            why = _uncertainty_problem(r.get("uncertainty", {}))
+            reserved = [k for k in r["values"] if k in ROW_KEYS]
+            if reserved:
+                why = f"value name {reserved[0]!r} is one of the table's own columns"
+                break
+            why = _uncertainty_problem(r.get("uncertainty", {})) or non_finite(r)
             if why:
                 break
     if why:
@@ -334,7 +360,12 @@ def run_leaderboard(real: str, entries: Sequence[Entry], store: str | os.PathLik
                               seed=seed, device=device, weights=weights, **error_bars)
         record = {"entry": e.name, "path": e.path, "resolved_path": path, "kind": e.kind(),
                   "fingerprint": fingerprint, "protocol": proto["id"], "results": [r.to_dict() for r in results]}
-        atomic_write_text(target, json.dumps(record, indent=1))
+        for r in record["results"]:
+            why = non_finite(r)
+            if why:  # stored, it would only be refused by every later run: so it is never stored
+                raise DataError(f"entry {e.name!r}: {r['metric']} came out unusable ({why}); nothing was stored "
+                                f"for it: check its images ({e.path})")
+        atomic_write_text(target, json.dumps(record, indent=1, allow_nan=False))
     rows = rank(store, key, protocol_id=proto["id"])
     _write_tables(store, proto, rows)
     return rows
@@ -405,20 +436,42 @@ def _write_tables(store: Path, proto: dict[str, Any], rows: list[dict[str, Any]]
         header += ("; vs_next: is the difference from the next row significant (95% interval of the paired "
                    "differences over the same resamples/seeds excludes 0)")
     fmt = lambda v: f"{v:.4f}" if isinstance(v, float) else str(v)  # noqa: E731
-    md = [f"<!-- {header} -->", f"**{header}**", "", "| " + " | ".join(cols) + " |", "|---" * len(cols) + "|"]
-    md += ["| " + " | ".join(fmt(r.get(c, "")) for c in cols) + " |" for r in rows]
+    # The comment is for tools that look for the protocol id; the full protocol is in the
+    # bold line (escaped like every cell) and in leaderboard.json.
+    md = [f"<!-- ganeval leaderboard, protocol {_comment(proto['id'])} -->", f"**{_md(header)}**", "",
+          "| " + " | ".join(_md(c) for c in cols) + " |", "|---" * len(cols) + "|"]
+    md += ["| " + " | ".join(_md(fmt(r.get(c, ""))) for c in cols) + " |" for r in rows]
     atomic_write_text(store / "leaderboard.md", "\n".join(md) + "\n")
     buf = io.StringIO()
-    buf.write(f"# {header}\n")
-    w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
-    w.writeheader()
-    w.writerows(rows)
+    w = csv.writer(buf)  # QUOTE_MINIMAL: cells with quotes, commas, CR or LF are quoted
+    w.writerow([_csv_cell(c) for c in cols])
+    w.writerows([_csv_cell(r.get(c, "")) for c in cols] for r in rows)
     atomic_write_text(store / "leaderboard.csv", buf.getvalue())
-    atomic_write_text(store / "leaderboard.json", json.dumps({"protocol": proto, "rows": rows}, indent=1))
+    atomic_write_text(store / "leaderboard.json", json.dumps({"protocol": proto, "rows": rows}, indent=1,
+                                                             allow_nan=False))
+
+
+# OWASP's CSV-injection rule: a spreadsheet evaluates a cell starting with one of these.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def _csv_cell(v: Any) -> Any:
+    """A CSV cell that no spreadsheet runs as a formula: text starting like one gets a leading
+    ``'``; numbers (finite, checked on reading) stay numbers, negative ones included."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return v
+    text = str(v)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _comment(s: str) -> str:
+    """Text that cannot end or break an HTML comment (no ``--``, ``<`` or ``>`` survive)."""
+    return html.escape(s, quote=False).replace("-", "&#45;")
 
 
 def markdown_table(store: str | os.PathLike) -> str:
+    """The store's leaderboard.md, as text."""
     p = Path(store) / "leaderboard.md"
     if not p.exists():
         raise DataError(f"{store}: no leaderboard.md yet")
-    return p.read_text()
+    return read_bounded(p, MAX_STORE_FILE_BYTES).decode("utf-8", errors="replace")

