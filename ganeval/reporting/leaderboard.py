@@ -38,7 +38,7 @@ from typing import Any, Callable, Sequence
 
 from .. import __version__
 from ..errors import DataError, UsageError
-from ..io.fileio import atomic_write_text, read_bounded
+from ..io.fileio import atomic_write_text, check_target, read_bounded
 from ..metrics.registry import (check_error_bars, default_rank_value, get_metric, lower_is_better, parse_metric_list,
                                 resolve)
 from ..results import MetricResult, non_finite
@@ -351,6 +351,11 @@ def run_leaderboard(real: str, entries: Sequence[Entry], store: str | os.PathLik
             log(f"{e.name}: already measured under protocol {proto['id']}, unchanged, skipped")
         else:
             todo.append((e, target, path, fingerprint))
+    # Every file this run will write is checked before the first entry is measured: a link or
+    # device there must not cost the evaluations first.
+    for f in [store / "protocol.json", *(t for _, t, _, _ in todo),
+              *(store / f"leaderboard.{ext}" for ext in ("md", "csv", "json"))]:
+        check_target(f)
     if not (store / "protocol.json").exists():
         store.mkdir(parents=True, exist_ok=True)
         atomic_write_text(store / "protocol.json", json.dumps(proto, indent=2))

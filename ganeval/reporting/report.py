@@ -38,7 +38,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..errors import DataError
-from ..io.fileio import atomic_write, atomic_write_text, read_bounded
+from ..io.fileio import atomic_write, atomic_write_text, check_target, read_bounded
 
 __all__ = ["read_jsonl", "read_run", "build_report", "MAX_JSONL_BYTES", "MAX_CONFIG_BYTES", "MAX_GRID_BYTES"]
 
@@ -299,6 +299,8 @@ def build_report(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike, 
         for r in runs:
             r["name"] = f"{Path(r['path']).parent.name}/{r['name']}"
     out = Path(out_dir)
+    for name in ("index.html", "report.md"):  # refused before any plot is drawn, not after
+        check_target(out / name)
     (out / "plots").mkdir(parents=True, exist_ok=True)
     plots: list[tuple[str, str]] = []
     taken: set[str] = set()

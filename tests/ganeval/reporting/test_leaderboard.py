@@ -410,6 +410,8 @@ def test_store_outputs_that_are_links_are_refused_and_kept(sets, tmp_path):
     store = tmp_path / "lb"
     store.mkdir()
     (store / "leaderboard.csv").symlink_to(tmp_path / "mine.csv")
+    calls = []
     with pytest.raises(UsageError, match=re.escape(str(store / "leaderboard.csv")) + ": is a symbolic link"):
-        run_leaderboard(sets["real"], [Entry("c", sets["clean"])], store, evaluate_fn=mean_of(), **QUIET)
+        run_leaderboard(sets["real"], [Entry("c", sets["clean"])], store, evaluate_fn=mean_of(calls), **QUIET)
     assert (store / "leaderboard.csv").is_symlink() and (tmp_path / "mine.csv").read_text() == "keep me"
+    assert calls == [] and sorted(p.name for p in store.iterdir()) == ["leaderboard.csv"]  # refused up front

@@ -286,6 +286,7 @@ def test_report_cli_refuses_an_output_file_that_is_not_regular(tmp_path):
     assert res.exit_code == 2, res.output
     assert str(out / "index.html") in res.stderr and "FIFO" in res.stderr
     assert stat.S_ISFIFO(os.lstat(out / "index.html").st_mode)
+    assert sorted(p.name for p in out.iterdir()) == ["index.html"]  # refused before any plot was drawn
 
 
 class _FullDiskOS:
