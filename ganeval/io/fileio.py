@@ -227,7 +227,10 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator[IO]:
         if hasattr(os, "fchmod"):  # not on Windows before 3.13, where the mode bits mean little
             with contextlib.suppress(OSError):  # filesystems without permissions (vfat, some SMB)
                 os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+        # A file name that is not UTF-8 reaches text as surrogates (os.fsdecode); it is written as
+        # "\udcff", as the error boundary prints it, instead of failing the whole write.
+        text_kw = {"encoding": "utf-8", "errors": "backslashreplace"}
+        with os.fdopen(fd, mode, **({} if "b" in mode else text_kw)) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())

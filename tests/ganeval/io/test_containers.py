@@ -77,7 +77,7 @@ def test_npz_with_two_arrays_of_one_name_is_refused(tmp_path):
 def byte_names(tmp_path):
     d = os.path.join(os.fsencode(tmp_path), b"b\xffd")
     os.makedirs(d)
-    for i, img in enumerate(_images(6)):
+    for i, img in enumerate(_images(6, 16)):  # SWD needs 16 x 16
         Image.fromarray(img).save(os.fsdecode(os.path.join(d, b"img\xe9%d.png" % i)))
     return os.fsdecode(d)
 
@@ -320,3 +320,20 @@ def test_skip_bad_counts_and_names_the_first_few(tmp_path):
     assert len(msgs) == 1
     assert "left out 7 of 12 files" in msgs[0] and ", ".join(bad[:5]) + " and 2 more" in msgs[0], msgs
     assert src.skipped == 7 and src.skipped_names == bad
+
+
+def test_byte_names_through_stats_and_the_leaderboard(byte_names, tmp_path, tiny_inception, monkeypatch):
+    # These crashed with "internal error (UnicodeEncodeError)": the fingerprint encoded names as UTF-8.
+    from click.testing import CliRunner
+    from ganeval.cli import main
+    monkeypatch.setenv("GANEVAL_CACHE_DIR", str(tmp_path / "cache"))
+    for extra in ([], ["--content-hash"]):
+        res = CliRunner().invoke(main, ["stats", byte_names, "-o", str(tmp_path / "s.npz"), "-q", *extra])
+        assert res.exit_code == 0, res.stderr
+    assert len(list((tmp_path / "cache" / "stats").glob("*.npz"))) == 2  # one entry per way of keying
+    other = write_pngs(RNG.integers(0, 256, (6, 3, 16, 16), dtype=np.uint8), tmp_path / "other")
+    store = tmp_path / "store"
+    res = CliRunner().invoke(main, ["leaderboard", "--real", byte_names, "--entry", f"a={other}", "--entry",
+                                    f"b={byte_names}", "-m", "swd", "-n", "6", "--store", str(store)])
+    assert res.exit_code == 0, res.stderr
+    assert "b\\udcffd" in (store / "leaderboard.md").read_text()  # written as the error lines print it
