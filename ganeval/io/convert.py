@@ -29,7 +29,7 @@ import torch
 from ..errors import DataError, UsageError
 from ..options import check_input_range
 
-__all__ = ["to_uint8", "RANGES", "int_to_8bit", "max_image_pixels", "check_pixels"]
+__all__ = ["to_uint8", "RANGES", "int_to_8bit", "max_image_pixels", "check_pixels", "ImageTooLarge"]
 
 RANGES = {(-1, 1): (127.5, 127.5), (0, 1): (255.0, 0.0), (0, 255): (1.0, 0.0)}
 
@@ -57,12 +57,16 @@ def max_image_pixels() -> int:
     return value
 
 
+class ImageTooLarge(DataError):
+    """An image over the per-image pixel bound: a setting to raise, never a bad file to skip."""
+
+
 def check_pixels(size: tuple[int, int], name: str, max_pixels: int | None = None) -> None:
-    """A `DataError` when an image of `size` (width, height) is over the per-image bound."""
+    """`ImageTooLarge` when an image of `size` (width, height) is over the per-image bound."""
     bound = max_image_pixels() if max_pixels is None else max_pixels
     w, h = size
     if w * h > bound:
-        raise DataError(f"{name}: {w}x{h} is {w * h:,} pixels, more than the {bound:,} one image may have; if the "
+        raise ImageTooLarge(f"{name}: {w}x{h} is {w * h:,} pixels, more than the {bound:,} one image may have; if the "
                         f"image is genuine, raise the bound with {MAX_PIXELS_ENV}=N (default {DEFAULT_MAX_PIXELS:,}, "
                         "4096x4096)")
 

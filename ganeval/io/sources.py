@@ -56,7 +56,7 @@ import torch
 from ..dist import gather_to_rank0, rank_world
 from ..errors import DataError, GanevalError, UsageError
 from ..options import check_count_arg, check_input_range, check_seed
-from .convert import (MAX_PIXELS_ENV, _decode, _finish, _pil_to_8bit, _resize_batch, check_pixels,
+from .convert import (MAX_PIXELS_ENV, ImageTooLarge, _decode, _finish, _pil_to_8bit, _resize_batch, check_pixels,
                       max_image_pixels, to_uint8)
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
@@ -126,6 +126,14 @@ class _FileDataset(torch.utils.data.Dataset):
         return {**self.__dict__, "_zip": None}  # an open archive does not cross into a worker
 
     def _open(self, name: str):
+        from PIL import Image
+        try:
+            return self._open_unchecked(name)
+        except Image.DecompressionBombError as e:  # only far above ganeval's bound (see _pil_bound)
+            raise ImageTooLarge(f"{self.label(name)}: {e} (more than the {self.max_pixels:,} pixels one image may "
+                                f"have); if the image is genuine, raise the bound with {MAX_PIXELS_ENV}=N") from None
+
+    def _open_unchecked(self, name: str):
         from PIL import Image
         with _pil_bound(self.max_pixels):
             if self.is_zip:
@@ -311,7 +319,7 @@ class FileSource(ImageSource):
                 self.resolution = self._probe_size(probe, n)
                 break
             except DataError as e:
-                if not skip_bad or _BOUND_MARK in str(e):  # an oversized image is not a bad file
+                if not skip_bad or isinstance(e, ImageTooLarge):  # an oversized image is not a bad file
                     raise
         if self.resolution is None:
             raise DataError(f"{root}: none of the {len(names)} files could be read as an image")
@@ -323,6 +331,8 @@ class FileSource(ImageSource):
         try:
             with ds._open(name) as img:
                 size = img.size
+        except GanevalError:
+            raise
         except Exception as e:
             raise DataError(f"{ds.label(name)}: cannot read image header ({e}); remove it or pass --skip-bad") from None
         check_pixels(size, ds.label(name), ds.max_pixels)
@@ -396,9 +406,6 @@ class FileSource(ImageSource):
         # The pixel bound is left out: it guards memory and changes no number of a set it admits.
         h.update(str(self.dataset.resize).encode())
         return h.hexdigest()
-
-
-_BOUND_MARK = MAX_PIXELS_ENV
 
 
 def skipped_total(src: ImageSource) -> int | None:

@@ -207,6 +207,21 @@ def test_a_6000px_png_is_refused_from_its_header(tmp_path):
         open_source(tmp_path, skip_bad=True)
 
 
+def test_pils_own_bomb_check_gives_the_same_error(tmp_path, monkeypatch):
+    # Raised far above PIL's default limit, ganeval's bound lifts PIL's; PIL still refuses at
+    # twice its limit, and that refusal must read like ganeval's and never be skipped.
+    from PIL import Image as PILImage
+    monkeypatch.setattr(PILImage, "MAX_IMAGE_PIXELS", 1000)
+    monkeypatch.setenv("GANEVAL_MAX_IMAGE_PIXELS", "3000")
+    _png_header_only(tmp_path / "ok.png", 50, 50)  # 2500: over PIL's limit, within ganeval's
+    assert open_source(tmp_path / "ok.png").resolution == (50, 50)
+    assert PILImage.MAX_IMAGE_PIXELS == 1000  # restored
+    monkeypatch.setenv("GANEVAL_MAX_IMAGE_PIXELS", "400")
+    _png_header_only(tmp_path / "big.png", 60, 60)  # 3600 > 2 x 1000: PIL's DecompressionBombError
+    with pytest.raises(DataError, match="big.png: .*GANEVAL_MAX_IMAGE_PIXELS"):
+        open_source(tmp_path / "big.png", skip_bad=True)
+
+
 def test_the_bound_is_raised_by_its_environment_variable(tmp_path, monkeypatch):
     d = write_pngs(RNG.integers(0, 256, (2, 3, 40, 30), dtype=np.uint8), tmp_path / "d")
     monkeypatch.setenv("GANEVAL_MAX_IMAGE_PIXELS", "1000")
