@@ -166,13 +166,13 @@ def read_bounded(path: str | os.PathLike, limit: int, *, within: str | os.PathLi
         if os.path.commonpath([real, root]) != root:
             raise DataError(f"{path}: is a link to {real}, outside {os.fspath(within)}; ganeval does not follow "
                             "links out of the folder: copy the file in instead")
-    # The resolved name, opened without following a link, is the file just checked; O_NONBLOCK
-    # keeps opening a FIFO from waiting for a writer.
+    # Devices are not even opened (opening some has side effects); the fstat below catches a
+    # swap after this check.  The resolved name is opened without following a link, and
+    # O_NONBLOCK keeps a FIFO that appeared meanwhile from waiting for a writer.
+    _regular(os.stat(real).st_mode, path)
     fd = os.open(real, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise DataError(f"{path}: is a {_kind(st.st_mode)}, not a regular file; give a regular file")
+        _regular(os.fstat(fd).st_mode, path)
         chunks, got = [], 0
         while got <= limit:
             chunk = os.read(fd, min(1 << 20, limit + 1 - got))
@@ -186,6 +186,11 @@ def read_bounded(path: str | os.PathLike, limit: int, *, within: str | os.PathLi
         raise DataError(f"{path}: larger than {_size(limit)}, more than ganeval reads from such a file; "
                         "is it the right file?")
     return b"".join(chunks)
+
+
+def _regular(mode: int, path: str) -> None:
+    if not stat.S_ISREG(mode):
+        raise DataError(f"{path}: is a {_kind(mode)}, not a regular file; give a regular file")
 
 
 def _size(n: int) -> str:

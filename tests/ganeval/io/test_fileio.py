@@ -426,3 +426,10 @@ def test_stats_output_on_a_full_disk_names_the_file(tmp_path, monkeypatch, full_
     line = res.stderr.strip().splitlines()[-1]
     assert str(out) in line and "No space left on device" in line and "Traceback" not in res.output
     assert not out.exists() and not list(out.parent.glob(".tmp-*"))
+
+
+def test_read_bounded_refuses_a_socket(tmp_path):
+    from ganeval.errors import DataError
+    from ganeval.io.fileio import read_bounded
+    with pytest.raises(DataError, match=r"sock: is a socket"):
+        read_bounded(_socket(tmp_path / "sock"), 100)
