@@ -236,7 +236,10 @@ def load_stats(path: str | os.PathLike, *, dim: int | None = 2048, weights_sha25
     except DataError:
         raise
     except Exception as e:
-        raise DataError(f"{path}: cannot read statistics ({e})") from None
+        # numpy refuses object arrays with advice to pass allow_pickle=True, which would run code
+        # from the file: that advice never reaches the user
+        why = "it holds Python objects, which ganeval never unpickles" if "pickle" in str(e) else str(e)
+        raise DataError(f"{path}: cannot read statistics ({why})") from None
     meta = _parse_meta(path, meta_text)
     _check_moments(path, mu, sigma, dim)
     if feats is not None and (feats.ndim != 2 or feats.shape[1] != mu.shape[0]):

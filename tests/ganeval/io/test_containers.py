@@ -352,3 +352,13 @@ def test_byte_names_through_stats_and_the_leaderboard(byte_names, tmp_path, tiny
                                     f"b={byte_names}", "-m", "swd", "-n", "6", "--store", str(store)])
     assert res.exit_code == 0, res.stderr
     assert "b\\udcffd" in (store / "leaderboard.md").read_text()  # written as the error lines print it
+
+
+def test_statistics_file_of_python_objects_gets_no_pickle_advice(tmp_path):
+    from ganeval.inception.stats import load_stats
+    p = tmp_path / "s.npz"
+    np.savez(p, mu=np.array([object()] * 3), sigma=np.eye(3))
+    with pytest.raises(DataError) as e:
+        load_stats(p)
+    assert str(p) in str(e.value) and "Python objects" in str(e.value)
+    assert not any(u in str(e.value) for u in UNSAFE), str(e.value)
