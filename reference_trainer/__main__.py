@@ -22,9 +22,10 @@ import click
 import torch
 
 from ganeval.cli.boundary import BoundaryGroup, debug_option, set_debug
-from ganeval.cli.options import check_count_option
+from ganeval.cli.options import check_count_option, check_output_dir, check_output_file, seed_option, writable_target
 from ganeval.device import validate_device
 from ganeval.errors import UsageError
+from ganeval.options import check_seed
 
 from . import checkpoint as ckpt
 from .dataset import CONTEXT, run_cli
@@ -131,7 +132,8 @@ def cli(debug: bool) -> None:
 @cli.command("train")
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default="cpu-tiny", show_default=True)
 @click.option("--data", default=None, help="Cache folder, image folder/zip/npy, or 'builtin' (default).")
-@click.option("--out", default="runs", show_default=True, help="Parent folder of the new run folder.")
+@click.option("--out", default="runs", show_default=True, callback=check_output_dir,
+              help="Parent folder of the new run folder.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", callback=_check_sets,
               help="Override a config key (JSON value, type-checked against the default). Repeat.")
 @click.option("--resume", default=None, metavar="RUNDIR",
@@ -146,7 +148,7 @@ def cli(debug: bool) -> None:
               help="SWD error bars over K seeds in every metrics.jsonl record (0: off).")
 @click.option("--metrics-bootstrap", type=int, default=0, show_default=True, callback=check_count_option,
               help="Bootstrap error bars for msssim/fid/is/kid from B resamples of their pairs or features (0: off).")
-@click.option("--seed", type=int, default=None)
+@seed_option(default=None, help="Training seed, 0 to 2**32 - 1 (default: the preset's).")
 @click.option("--device", default=None, callback=_check_device, help=_DEVICE_HELP)
 @debug_option
 @click.pass_context
@@ -162,12 +164,16 @@ def train_cmd(ctx, preset, data, out, sets, resume, metrics, metrics_kimg, metri
     for key, value in (("data", data), ("seed", seed), ("metrics_kimg", metrics_kimg)):
         if value is not None:
             overrides[key] = check_value(key, value)
+    if "seed" in overrides:  # --set seed=... gets the range check --seed has
+        overrides["seed"] = check_seed(overrides["seed"], "--seed" if seed is not None else "--set seed")
     device, rank, world = setup_distributed(device)
     resume_path = None
     if resume:
         resume_path, state = ckpt.resume_point(resume, warn=None if rank == 0 else (lambda message: None))
         cfg = {**state["config"], **overrides}
         run_dir = resume_path.parent
+        # The resumed run writes there: an unwritable folder is a usage error now, as --out's is.
+        writable_target(str(run_dir), directory=True, what="--resume")
     else:
         cfg = make_config(preset, overrides)
         name = [str(_next_run_dir(Path(out), preset)) if rank == 0 else None]
@@ -185,35 +191,74 @@ def train_cmd(ctx, preset, data, out, sets, resume, metrics, metrics_kimg, metri
 
 @cli.command("generate")
 @click.argument("checkpoint")
-@click.argument("out_dir")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.argument("out_dir", callback=check_output_dir)
+@seed_option()
 @click.option("--device", default=None, callback=_check_device, help=_DEVICE_HELP)
 @click.option("--num", type=click.IntRange(min=1), default=16, show_default=True, help="Number of images.")
 @debug_option
 def generate_cmd(checkpoint, out_dir, seed, device, num):
-    """Write NUM PNGs from G_ema of CHECKPOINT into OUT_DIR (full resolution, as ganeval sees it)."""
-    from PIL import Image
+    """Write NUM PNGs from G_ema of CHECKPOINT into OUT_DIR (full resolution, as ganeval sees it).
 
+    Latents are drawn batch by batch (the same ones as a single draw of NUM); the size to be
+    written, measured on the first batch, is printed and checked against the free space first."""
     from ganeval.io.fileio import atomic_write
 
     from .sampling import sample_batches
-    batches = sample_batches(checkpoint, num, seed, device)
+    batches = sample_batches(checkpoint, num, seed, device)  # latents are drawn batch by batch
     first = next(batches)  # loads the checkpoint: a file that is not one fails before OUT_DIR exists
     out = Path(out_dir)
+    encoded = [_png(img) for img in first]
+    _check_space(out, num, sum(map(len, encoded)) / len(encoded), tuple(first.shape[2:]))
     out.mkdir(parents=True, exist_ok=True)
+    width = max(6, len(str(num - 1)))  # names sort in image order however many there are
     i = 0
-    for batch in itertools.chain([first], batches):
+    for batch in itertools.chain([encoded], batches):
         for img in batch:
-            with atomic_write(out / f"seed{seed:04d}-{i:06d}.png", "wb") as f:  # never a torn PNG
-                Image.fromarray(img.permute(1, 2, 0).numpy()).save(f, format="PNG")
+            with atomic_write(out / f"seed{seed:04d}-{i:0{width}d}.png", "wb") as f:  # never a torn PNG
+                f.write(img if isinstance(img, bytes) else _png(img))
             i += 1
     click.echo(f"wrote {num} images to {out}")
 
 
+def _png(img: torch.Tensor) -> bytes:
+    """One uint8 CHW image as PNG bytes."""
+    import io
+
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.fromarray(img.permute(1, 2, 0).numpy()).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _check_space(out: Path, num: int, bytes_per_image: float, size: tuple[int, int]) -> None:
+    """Say how much `generate` will write (from the first batch's PNG sizes), and refuse, before
+    writing anything, when that does not fit in the free space of `out`'s filesystem."""
+    import shutil
+    existing = out
+    while not existing.exists():  # the nearest existing folder is on the filesystem OUT_DIR will use
+        existing = existing.parent
+    estimate = 1.1 * bytes_per_image * num  # 10% margin: later images may compress less well
+    free = shutil.disk_usage(existing).free
+    click.echo(f"writing {num} images of {size[1]}x{size[0]} to {out}: about {_size(estimate)} "
+               f"({_size(free)} free there)", err=True)
+    if estimate > free:
+        raise UsageError(f"{out}: {num} images need about {_size(estimate)} ({_size(bytes_per_image)} each, measured "
+                         f"on the first batch) but only {_size(free)} is free there; lower --num, free some space or "
+                         "choose another OUT_DIR")
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
 @cli.command("interpolate")
 @click.argument("checkpoint")
-@click.argument("out")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.argument("out", callback=check_output_file)
+@seed_option()
 @click.option("--device", default=None, callback=_check_device, help=_DEVICE_HELP)
 @click.option("--steps", type=click.IntRange(min=1), default=8, show_default=True, help="Images per path.")
 @click.option("--rows", type=click.IntRange(min=1), default=4, show_default=True, help="Number of paths.")

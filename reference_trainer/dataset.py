@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from ganeval.cli.boundary import BoundaryGroup, debug_option, set_debug
+from ganeval.cli.options import check_output_dir, seed_option  # output folders and seeds: exit 2, as in ganeval
 from ganeval.errors import DataError, UsageError
 from ganeval.io.fileio import atomic_write_text, check_target
 from ganeval.io.samples import photo_crops
@@ -272,7 +273,7 @@ def _report(path: Path) -> None:
 
 @cli.command("build")
 @click.argument("src")
-@click.argument("out")
+@click.argument("out", callback=check_output_dir)
 @click.option("--resolution", type=int, default=None, callback=check_resolution,
               help="Power of two >= 4; files of another size are resized (default: the source's size).")
 @click.option("--mirror", is_flag=True, help="Flip half the reals left-right at load time.")
@@ -286,10 +287,10 @@ def build_cmd(src, out, resolution, mirror, num, recursive, skip_bad):
 
 
 @cli.command("builtin")
-@click.argument("out")
+@click.argument("out", callback=check_output_dir)
 @click.option("--resolution", type=int, default=32, show_default=True, callback=check_resolution)
 @click.option("--num", type=click.IntRange(min=1), default=2048, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@seed_option()
 @debug_option
 def builtin_cmd(out, resolution, num, seed):
     """Random crops of scikit-image's photos -> cache OUT."""

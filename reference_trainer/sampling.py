@@ -34,10 +34,33 @@ def sample_batches(path: str | Path, num: int, seed: int = 0, device: Any = None
     from .layers import upscale2d
     G, lod, dev = load_G_ema(str(path), device)
     full = 2 ** G.resolution_log2
-    z = torch.randn(num, G.latent_size, generator=torch.Generator().manual_seed(seed))
-    for chunk in z.split(batch_size):
+    for chunk in latent_batches(num, G.latent_size, seed, batch_size):
         img = G(chunk.to(dev), lod).float()
         yield to_pixels(upscale2d(img, full // img.shape[-1]))
+
+
+# torch's CPU randn fills a tensor from one uniform stream in blocks of 16 values, redrawing
+# the last block of a tensor whose size is not a multiple of 16.  Draws of DRAW_ROWS rows (a
+# multiple of 16 values for any latent size), with no last draw under 16 values, therefore
+# give exactly the values of one ``randn(num, latent_size)``: a seed's images stay the same
+# whatever --num is, as before latents were streamed (tests/reference_trainer check this).
+DRAW_ROWS = 1024
+
+
+def latent_batches(num: int, latent_size: int, seed: int, batch_size: int = 64) -> Iterator[torch.Tensor]:
+    """The rows of ``torch.randn(num, latent_size)`` seeded by `seed`, in batches of
+    `batch_size`, drawn as they are needed: memory stays at DRAW_ROWS rows whatever `num` is."""
+    gen = torch.Generator().manual_seed(seed)
+    pending, drawn = torch.empty(0, latent_size), 0
+    while drawn < num or pending.shape[0]:
+        while pending.shape[0] < batch_size and drawn < num:
+            rows = min(DRAW_ROWS, num - drawn)
+            if 0 < (num - drawn - rows) * latent_size < 16:  # a tiny last draw would differ: take it now
+                rows = num - drawn
+            pending = torch.cat([pending, torch.randn(rows, latent_size, generator=gen)])
+            drawn += rows
+        out, pending = pending[:batch_size], pending[batch_size:]
+        yield out
 
 
 def sample_checkpoint(path: str | Path, num: int, seed: int = 0, device: Any = None,

@@ -30,8 +30,9 @@ from typing import Any, Callable
 import numpy as np
 import torch
 import torch.distributed as dist
-from ganeval.errors import DataError
+from ganeval.errors import DataError, UsageError
 from ganeval.io.fileio import append_line, atomic_write, atomic_write_text
+from ganeval.options import check_seed
 
 from . import checkpoint as ckpt
 from .dataset import MultiResDataset, Sampler, build, build_builtin, MANIFEST
@@ -79,10 +80,12 @@ def train(config: dict[str, Any], run_dir: str | os.PathLike, *, evaluator: Call
 def _train(config: dict[str, Any], run_dir: Path, *, evaluator: Callable | None, resume: str | os.PathLike | None,
            device: str | None, progress: bool) -> Path:
     cfg = {**DEFAULTS, **config}
+    cfg["seed"] = check_seed(cfg["seed"], "seed")  # torch, numpy and the sampler all derive streams from it
     device, rank, world = setup_distributed(device)
     resume_path, state0 = None, None
     if resume is not None:  # only rank 0 says which torn snapshots it skipped
         resume_path, state0 = ckpt.resume_point(resume, warn=None if rank == 0 else (lambda message: None))
+        _check_config_file(run_dir / "config.json", state0["config"], cfg)  # before it is rewritten below
     if rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run_dir / "config.json", json.dumps(cfg, indent=1, default=str))
@@ -176,9 +179,6 @@ def _train(config: dict[str, Any], run_dir: Path, *, evaluator: Callable | None,
 
         # Maintenance between rounds (official: once per tick; checkpoints also on their own clock).
         done = st["cur_nimg"] >= total_nimg
-        bar.update(st["cur_nimg"] / 1000 - bar.n)
-        speed = "?" if math.isnan(sec_per_kimg) else f"{sec_per_kimg:.1f}"  # known after the first tick
-        bar.set_postfix_str(f"{sched.phase} alpha={sched.alpha:.2f} {speed} s/kimg", refresh=False)
         if st["cur_nimg"] >= st["tick_start_nimg"] + sched.tick_kimg * 1000 or done:
             st["cur_tick"] += 1
             elapsed = time.time() - tick_start_time
@@ -196,6 +196,11 @@ def _train(config: dict[str, Any], run_dir: Path, *, evaluator: Callable | None,
                     save_grid(torch.cat([generate(z) for z in grid_latents.split(64)]), (gw, gh),
                               run_dir / f"fakes{st['cur_nimg'] // 1000:06d}.png")
             st["tick_start_nimg"], tick_stats, tick_start_time = st["cur_nimg"], {}, time.time()
+        # After the tick, so that a run shorter than one tick still ends with its speed; the
+        # last round may overshoot total_kimg by part of a minibatch, which the bar does not show.
+        bar.update(min(st["cur_nimg"], total_nimg) / 1000 - bar.n)
+        speed = "?" if math.isnan(sec_per_kimg) else f"{sec_per_kimg:.1f}"  # known after the first tick
+        bar.set_postfix_str(f"{sched.phase} alpha={sched.alpha:.2f} {speed} s/kimg", refresh=False)
         if evaluator is not None and (done or 0 <= st["next_metrics_nimg"] <= st["cur_nimg"]):
             evaluator(generate, kimg=st["cur_nimg"] / 1000)
             while 0 <= st["next_metrics_nimg"] <= st["cur_nimg"]:
@@ -277,6 +282,34 @@ def data_cache_path(cfg: dict, run_dir: str | os.PathLike) -> Path:
     if (Path(src) / MANIFEST).is_file():
         return Path(src)
     return Path(run_dir) / "data-cache"
+
+
+def _check_config_file(path: Path, saved: dict[str, Any], cfg: dict[str, Any]) -> None:
+    """Refuse to resume when `path` (the run's config.json) holds values the checkpoint's
+    config does not, for keys this resume does not set: training continues from the
+    checkpoint's config, so an edit there would be silently ignored (and then overwritten)."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return  # nothing to disagree with; it is written again below
+    try:
+        on_disk = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}: not valid JSON ({e.msg}, line {e.lineno}); it is only a record of the run, so "
+                        "restore or delete it, and pass changes with --set KEY=VALUE") from None
+    if not isinstance(on_disk, dict):
+        raise DataError(f"{path}: not a JSON object; restore or delete it, and pass changes with --set KEY=VALUE")
+    wanted, saved = _jsonable(cfg), _jsonable(saved)
+    missing = object()
+    changed = sorted(k for k in set(on_disk) | set(saved)
+                     if on_disk.get(k, missing) != saved.get(k, missing)           # edited by hand ...
+                     and wanted.get(k, missing) == saved.get(k, missing))          # ... and not set now
+    if changed:
+        shown = ", ".join(f"{k} ({json.dumps(on_disk.get(k, '<missing>'))} in config.json, "
+                          f"{json.dumps(saved.get(k, '<missing>'))} in the checkpoint)" for k in changed[:5])
+        more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+        raise UsageError(f"{path}: differs from the checkpoint's config in {shown}{more}; --resume continues "
+                         "from the checkpoint's config, so pass changes with --set KEY=VALUE (or restore the file)")
 
 
 def _open_data(cfg: dict, run_dir: Path, rank: int, world: int) -> MultiResDataset:
@@ -396,10 +429,12 @@ class _NoBar:
 
 
 def _progress_bar(total_nimg: int, start_nimg: int, enabled: bool):
+    start_nimg = min(start_nimg, total_nimg)  # a resume past a lowered total_kimg is simply done
     if not enabled:
         bar = _NoBar()
         bar.n = start_nimg / 1000
         return bar
     from tqdm import tqdm
+    # Two decimals on both sides: a total below one kimg (a run shorter than a tick) would read "0".
     return tqdm(total=total_nimg / 1000, initial=start_nimg / 1000, unit="kimg", dynamic_ncols=True,
-                bar_format="{l_bar}{bar}| {n:.2f}/{total:.0f} kimg [{elapsed}<{remaining}{postfix}]")
+                bar_format="{l_bar}{bar}| {n:.2f}/{total:.2f} kimg [{elapsed}<{remaining}{postfix}]")

@@ -442,3 +442,38 @@ def test_validate_device_cuda_index_on_a_one_gpu_machine(monkeypatch):
     assert validate_device("cuda") == torch.device("cuda")
     with pytest.raises(UsageError, match=r"'cuda:1'.*cuda:0 to cuda:0"):
         validate_device("cuda:1")
+
+
+# -- --seed out of range (issue 19, item 9) -------------------------------------------------------
+
+def _seeded_commands():
+    return sorted(name for name, cmd in main.commands.items() if any("--seed" in p.opts for p in cmd.params))
+
+
+def test_every_command_with_a_seed_uses_the_shared_checked_option():
+    names = _seeded_commands()
+    assert {"swd", "msssim", "fid", "is", "kid", "pr", "all", "stats", "leaderboard"} <= set(names)
+    for name in names:
+        (param,) = [p for p in main.commands[name].params if "--seed" in p.opts]
+        assert param.callback is not None and param.callback.__name__ == "check_seed_option", name
+
+
+@pytest.mark.parametrize("seed", ["-1", str(2 ** 32), str(2 ** 63)])
+def test_a_seed_out_of_range_is_a_usage_error_on_every_command(sets, tmp_path, opened, seed):
+    for name in _seeded_commands():
+        args = (command(name, sets, tmp_path, "--seed", seed) if name in
+                ("swd", "fid", "kid", "pr", "all", "msssim", "is", "stats", "leaderboard")
+                else [name, *sets, "-q", "--seed", seed])
+        res = CliRunner().invoke(main, args)
+        assert res.exit_code == 2, (name, res.output)
+        line = one_line(res)
+        assert "--seed" in line and seed in line and "4294967295" in line, (name, line)
+    assert opened == []
+
+
+def test_output_that_is_a_device_is_a_usage_error_before_reading(sets, tmp_path, opened):
+    # Run as root, the temp-and-rename write would have replaced /dev/null with a JSON file.
+    for args in (["swd", *sets, "-o", os.devnull], command("stats", sets, tmp_path, "-o", os.devnull)):
+        res = CliRunner().invoke(main, args)
+        assert res.exit_code == 2 and os.devnull in one_line(res), args
+    assert opened == [] and os.path.exists(os.devnull) and not os.path.isfile(os.devnull)
