@@ -471,9 +471,15 @@ def test_a_seed_out_of_range_is_a_usage_error_on_every_command(sets, tmp_path, o
     assert opened == []
 
 
-def test_output_that_is_a_device_is_a_usage_error_before_reading(sets, tmp_path, opened):
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_output_that_is_a_device_or_fifo_is_a_usage_error_before_reading(sets, tmp_path, opened, kind):
     # Run as root, the temp-and-rename write would have replaced /dev/null with a JSON file.
-    for args in (["swd", *sets, "-o", os.devnull], command("stats", sets, tmp_path, "-o", os.devnull)):
+    if kind == "fifo":
+        target = str(tmp_path / "pipe")
+        os.mkfifo(target)
+    else:
+        target = os.devnull
+    for args in (["swd", *sets, "-o", target], command("stats", sets, tmp_path, "-o", target)):
         res = CliRunner().invoke(main, args)
-        assert res.exit_code == 2 and os.devnull in one_line(res), args
-    assert opened == [] and os.path.exists(os.devnull) and not os.path.isfile(os.devnull)
+        assert res.exit_code == 2 and target in one_line(res), args
+    assert opened == [] and os.path.exists(target) and not os.path.isfile(target)
