@@ -27,9 +27,10 @@ Differences from the reference, none of which changes the expected value:
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import copy
 import time
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -41,7 +42,7 @@ from ..progress import progress
 from ..results import MetricResult
 from ..io.sources import open_source, skipped_total
 from .base import StreamingMetric
-from .pyramid import laplacian_pyramid, pyramid_resolutions
+from .pyramid import laplacian_pyramid, laplacian_pyramid_rows, pyramid_resolutions
 from .uncertainty import check_count, summarize
 
 NHOOD_SIZE = 7
@@ -51,7 +52,7 @@ DIRS_PER_REPEAT = 128
 DEFAULT_NUM_IMAGES = 16384
 _COORD_BLOCK = 256
 _ROW_BLOCK = 1 << 16
-_SUB_BATCH = 32
+_CPU_SUB_BATCH = 16  # images per CPU pyramid: its GEMM operands stay in cache
 _K_PAD = 160
 REDRAW = ("patches", "directions")
 
@@ -124,40 +125,34 @@ class SWDDescriptors:
         """
         _feed([self], images, start)
 
-    def _add(self, levels: list[torch.Tensor], start: int | None, n: int, h: int, w: int) -> None:
-        """Sample this store's patches from one batch's pyramid `levels` (see `_feed`)."""
-        start = self._next if start is None else int(start)
+    def _check(self, h: int, w: int) -> None:
         if self.resolution is None:
             self._init(h, w)
         elif (h, w) != self.resolution:
             raise DataError(f"image size changed from {self.resolution[1]}x{self.resolution[0]} to {w}x{h} within one set")
+
+    def _add(self, levels: list[torch.Tensor] | list[np.ndarray], start: int | None, n: int, h: int, w: int) -> None:
+        """Sample this store's patches from one batch's pyramid `levels` (see `_feed`): NCHW
+        tensors, or (H, N, C, W) numpy arrays from the CPU pyramid."""
+        start = self._next if start is None else int(start)
+        self._check(h, w)
+        self._store(_sample(levels, self._take_coords(start, n), len(self.levels)), start, n)
+
+    def _store(self, samples: list[tuple[torch.Tensor, torch.Tensor]], start: int, n: int) -> None:
+        """Keep one batch's sampled descriptor rows and statistics per level (see `_sample`), in
+        set order: the float64 sums are accumulated in the same order however they were made."""
         if self._buffers is not None and self._used + n > self._reserve:
             self._seal()
         in_buffer = self._buffers is not None
-        device = levels[0].device
-        coords = self._take_coords(start, n).to(device)
-        self._next = start + n
-        half = NHOOD_SIZE // 2
-        b = torch.arange(n, device=device).view(n, 1)
-        for li, level in enumerate(levels[:len(self.levels)]):
-            lh, lw = level.shape[2:]
-            # Centres in [half, size - half - 1], uniform, as np.random.randint(H, S - H).
-            cy = (coords[:, li, :, 0] * (lh - 2 * half)).long().clamp_(max=lh - 2 * half - 1) + half
-            cx = (coords[:, li, :, 1] * (lw - 2 * half)).long().clamp_(max=lw - 2 * half - 1) + half
-            # All 7x7 windows as a view (n, 3, h-6, w-6, 7, 7); index the patch corners.
-            windows = level.unfold(2, NHOOD_SIZE, 1).unfold(3, NHOOD_SIZE, 1)
-            desc = windows[b, :, cy - half, cx - half].reshape(n * NHOODS_PER_IMAGE, 3, NHOOD_SIZE * NHOOD_SIZE)
-            stats = torch.stack([torch.full((3,), float(desc.shape[0] * desc.shape[2]), dtype=torch.float64,
-                                            device=desc.device), desc.sum((0, 2), dtype=torch.float64),
-                                 (desc * desc).sum((0, 2), dtype=torch.float64)])
+        for li, (rows, stats) in enumerate(samples):
             # Stays on the batch's device: no host synchronization per batch.
             self.sums[li] = self.sums[li].to(stats.device) + stats
-            rows = desc.reshape(desc.shape[0], -1)
             if in_buffer:
                 self._buffers[li][self._used * NHOODS_PER_IMAGE:][: rows.shape[0]] = rows
             else:
                 self.chunks[li].append(rows.to(self.dtype))
         self._used += n if in_buffer else 0
+        self._next = start + n
         self.num_images += n
 
     def merge(self, other: "SWDDescriptors") -> None:
@@ -213,24 +208,106 @@ class SWDDescriptors:
         return mean, std
 
 
+def _sample(levels: list[torch.Tensor] | list[np.ndarray], coords: torch.Tensor, num_levels: int
+            ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Descriptor rows (n * 128, 147) and their per-channel (count, sum, sum of squares) of
+    each level, at the patch centres drawn as `coords` (n, levels, 128, 2) uniforms.  A pure
+    function of its arguments, so CPU sub-batches can be sampled on several threads."""
+    rows_layout = isinstance(levels[0], np.ndarray)
+    device = torch.device("cpu") if rows_layout else levels[0].device
+    coords = coords.to(device)
+    n, half, k = coords.shape[0], NHOOD_SIZE // 2, NHOOD_SIZE * NHOOD_SIZE
+    b = torch.arange(n, device=device).view(n, 1)
+    out = []
+    for li, level in enumerate(levels[:num_levels]):
+        lh, lw = (level.shape[0], level.shape[3]) if rows_layout else level.shape[2:]
+        # Centres in [half, size - half - 1], uniform, as np.random.randint(H, S - H).
+        cy = (coords[:, li, :, 0] * (lh - 2 * half)).long().clamp_(max=lh - 2 * half - 1) + half
+        cx = (coords[:, li, :, 1] * (lw - 2 * half)).long().clamp_(max=lw - 2 * half - 1) + half
+        if rows_layout:
+            rows = _gather_rows(level, (cy - half).numpy(), (cx - half).numpy())
+        else:
+            # All 7x7 windows as a view (n, 3, h-6, w-6, 7, 7); index the patch corners.
+            windows = level.unfold(2, NHOOD_SIZE, 1).unfold(3, NHOOD_SIZE, 1)
+            rows = windows[b, :, cy - half, cx - half].reshape(n * NHOODS_PER_IMAGE, -1)
+        # Per-channel count, sum and sum of squares in float64.  Columns first (a reduction
+        # over rows is vectorized; one over the (0, 2) axes of (n, 3, 49) was 15x slower on
+        # CPU), then the 49 columns of each channel.
+        stats = torch.stack([torch.full((3,), float(rows.shape[0] * k), dtype=torch.float64, device=device),
+                             rows.sum(0, dtype=torch.float64).view(3, k).sum(1),
+                             (rows * rows).sum(0, dtype=torch.float64).view(3, k).sum(1)])
+        out.append((rows, stats))
+    return out
+
+
+@contextlib.contextmanager
+def _torch_single_threaded() -> Iterator[int]:
+    """torch (and its MKL) on one thread for the duration; yields the previous thread count.
+
+    The CPU feed runs its sub-batches on that many Python threads instead: its many small
+    kernels waste much of their time in OpenMP spin-waits when threaded (2x the CPU time on
+    an idle 2-core machine reading files, whose decoding workers want the cores too, and
+    up to 4x on a loaded one)."""
+    n = torch.get_num_threads()
+    if n > 1:
+        torch.set_num_threads(1)
+    try:
+        yield n
+    finally:
+        if n > 1:
+            torch.set_num_threads(n)
+
+
+def _gather_rows(level: np.ndarray, y0: np.ndarray, x0: np.ndarray) -> torch.Tensor:
+    """The 7x7x3 patches with top-left corners (`y0`, `x0`) (both (n, P)) of an (H, n, 3, W)
+    level, as (n * P, 147) float32 rows in (channel, dy, dx) order.  One flat numpy gather:
+    7x faster than torch's advanced indexing of an unfold view on CPU."""
+    lh, n, c, lw = level.shape
+    row = n * c * lw  # stride of y
+    off = (np.arange(c)[:, None, None] * lw + np.arange(NHOOD_SIZE)[None, :, None] * row
+           + np.arange(NHOOD_SIZE)[None, None, :]).reshape(-1)
+    base = y0 * row + np.arange(n)[:, None] * (c * lw) + x0
+    return torch.from_numpy(level.reshape(-1)[base.reshape(-1, 1) + off])
+
+
 @torch.no_grad()
 def _feed(stores: list[SWDDescriptors], images: torch.Tensor, start: int | None) -> None:
     """Build one batch's Laplacian pyramid once and let every store sample its patches from it."""
-    if images.shape[0] > _SUB_BATCH and images.device.type == "cpu":
-        # The pyramid is memory-bound: small slices stay in cache (2x faster on CPU).
-        first = stores[0]._next if start is None else int(start)
-        for k, part in enumerate(images.split(_SUB_BATCH)):
-            _feed(stores, part, first + k * _SUB_BATCH)
-        return
     if images.ndim != 4 or images.shape[1] != 3:
         raise DataError(f"SWD expects RGB NCHW batches, got shape {tuple(images.shape)}")
     h, w = images.shape[2:]
     num_levels = len(pyramid_resolutions(h, w))
     if num_levels == 0:
         raise DataError(f"images are {w}x{h}; SWD needs at least 16x16 pixels")
-    levels = list(laplacian_pyramid(images, num_levels))
+    first = stores[0]._next if start is None else int(start)
     for store in stores:
-        store._add(levels, start, images.shape[0], h, w)
+        store._check(h, w)
+    if images.device.type != "cpu":
+        levels = list(laplacian_pyramid(images, num_levels))
+        for store in stores:
+            store._store(_sample(levels, store._take_coords(first, images.shape[0]), len(store.levels)),
+                         first, images.shape[0])
+        return
+    # CPU: sub-batches small enough for the pyramid's GEMM operands to stay in cache, each
+    # made (pyramid, gather, statistics) single-threaded on one of a few Python threads;
+    # patch positions are drawn and results stored in set order on this thread.
+    parts = [(first + k * _CPU_SUB_BATCH, p) for k, p in enumerate(images.split(_CPU_SUB_BATCH))]
+    jobs = [(p, [st._take_coords(s, p.shape[0]) for st in stores]) for s, p in parts]
+
+    def work(job: tuple[torch.Tensor, list[torch.Tensor]]) -> list[list[tuple[torch.Tensor, torch.Tensor]]]:
+        part, coords = job
+        levels = laplacian_pyramid_rows(part, num_levels)
+        return [_sample(levels, c, len(st.levels)) for st, c in zip(stores, coords)]
+
+    with _torch_single_threaded() as threads:
+        if threads > 1 and len(jobs) > 1:
+            with concurrent.futures.ThreadPoolExecutor(min(threads, len(jobs))) as pool:
+                results = list(pool.map(work, jobs))
+        else:
+            results = [work(j) for j in jobs]
+    for (s, p), per_store in zip(parts, results):
+        for store, samples in zip(stores, per_store):
+            store._store(samples, s, p.shape[0])
 
 
 class SWDRepeatDescriptors:
@@ -325,12 +402,23 @@ def _project(store: SWDDescriptors, level: int, dirs: torch.Tensor) -> tuple[tor
     desc = store.descriptors(level)
     scale = (1.0 / std).repeat_interleave(NHOOD_SIZE * NHOOD_SIZE).to(desc.device, torch.float32)
     shift = mean.repeat_interleave(NHOOD_SIZE * NHOOD_SIZE).to(desc.device, torch.float32)
-    # The 147-long inner dimension is padded with zeros to 160: BLAS runs ~20% faster on it.
     k = desc.shape[1]
+    proj = torch.empty(dirs.shape[1], desc.shape[0], dtype=torch.float32, device=desc.device)
+    if desc.device.type == "cpu":
+        # numpy's BLAS (OpenBLAS in its wheels) ran this GEMM 1.7x faster than torch's on the
+        # 2-core AMD machine, and needs no padding of the inner dimension.
+        w_n = (dirs * scale[:, None]).T.contiguous().numpy()
+        block = torch.empty(min(_ROW_BLOCK, desc.shape[0]), k, dtype=torch.float32)
+        out = proj.numpy()
+        for s in range(0, desc.shape[0], _ROW_BLOCK):
+            rows = min(_ROW_BLOCK, desc.shape[0] - s)
+            block[:rows] = desc[s:s + rows]
+            np.matmul(w_n, block[:rows].numpy().T, out=out[:, s:s + rows])
+        return proj, (shift * scale) @ dirs
+    # The 147-long inner dimension is padded with zeros to 160: cuBLAS runs faster on it.
     w_t = torch.zeros(dirs.shape[1], _K_PAD, dtype=torch.float32, device=desc.device)
     w_t[:, :k] = (dirs * scale[:, None]).T
     block = torch.zeros(min(_ROW_BLOCK, desc.shape[0]), _K_PAD, dtype=torch.float32, device=desc.device)
-    proj = torch.empty(dirs.shape[1], desc.shape[0], dtype=torch.float32, device=desc.device)
     for s in range(0, desc.shape[0], _ROW_BLOCK):
         rows = min(_ROW_BLOCK, desc.shape[0] - s)
         block[:rows, :k] = desc[s:s + rows]
