@@ -18,8 +18,9 @@ def inception_options(f):
         click.option("--allow-weights-mismatch", is_flag=True,
                      help="Use a statistics .npz that records other Inception weights' sha256 than the ones in use."),
         click.option("--protocol", type=click.Choice(list(PROTOCOLS)), default=DEFAULT_PROTOCOL, show_default=True,
-                     help="Whose preprocessing to reproduce: tf1 = torch-fidelity/torchmetrics/TF FID code, "
-                          "clean = clean-fid mode='clean', pytorch-fid = pytorch-fid 0.3.0."),
+                     help="Whose preprocessing to reproduce: tf1 = torch-fidelity / TF FID code / stylegan2-ada, "
+                          "clean = clean-fid mode='clean', pytorch-fid = pytorch-fid 0.3.0, torchmetrics = "
+                          "torchmetrics 1.9 (its default antialias=True)."),
     ]):
         f = opt(f)
     return f
@@ -194,8 +195,9 @@ def all_cmd(real, fake, metrics, seed, device, as_json, output, quiet, repeats, 
 @click.option("--output", "-o", "out", required=True, type=click.Path(dir_okay=False), callback=check_output_file,
               help="Statistics .npz to write (missing parent folders are created).")
 @click.option("--features/--no-features", default=False,
-              help="Also store the pool3 features and unbiased logits (KID, PR, IS, --bootstrap); without it the "
-                   "file holds mu, sigma and n only, whether or not the cache is on.")
+              help="Also store the pool3 features and (when the weights have the classifier) the unbiased logits, "
+                   "for KID, PR, IS and --bootstrap; without it the file holds mu, sigma and n only, whether or not "
+                   "the cache is on.")
 @source_options
 @inception_options
 @seed_option()
@@ -208,10 +210,13 @@ def stats_cmd(images, out, features, seed, device, quiet, **kw):
     Example:
       ganeval stats data/ffhq/ -o ffhq_stats.npz
     """
-    from ..inception.features import extract, write_stats
+    from ..inception.features import extract, inception, write_stats
     from ..dist import is_main
     args = _kw(kw, seed, device, quiet)
-    st, info = extract(images, features=features, **args)
+    # --features keeps the logits too when the weights have them (IS from the file), so the
+    # file is the same whether or not the cache (which keeps everything) is on.
+    logits = features and inception(args["weights"], device)[1].has_logits
+    st, info = extract(images, features=features, logits=logits, **args)
     if is_main():  # under torchrun rank 0 holds the whole set's statistics
         write_stats(out, st, info, features=features, resize=args.get("resize"))
         click.echo(f"wrote {out} (n={st.n})")

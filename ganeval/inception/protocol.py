@@ -4,14 +4,18 @@ The same images give different FIDs in different tools because each one resizes 
 normalises them its own way before the same 2015-12-05 network.  A protocol is that rule:
 
 * ``tf1`` (default): TF1's ``resize_bilinear`` (no half-pixel offset) of the uint8 values to
-  299x299, then ``(x - 128) / 128`` -- the original TF FID/IS code, torch-fidelity,
-  torchmetrics (which runs torch-fidelity's extractor) and stylegan2-ada's TorchScript net;
+  299x299, then ``(x - 128) / 128`` -- the original TF FID/IS code, torch-fidelity, and
+  stylegan2-ada's TorchScript net;
 * ``clean``: clean-fid 0.1.35's ``mode="clean"``: each channel as a float32 PIL image
   (mode ``F``) resized with Pillow's antialiased bicubic to 299x299 and clipped to [0, 255]
   (no quantisation), then ``(x - 128) / 128``;
 * ``pytorch-fid``: pytorch-fid 0.3.0: ``ToTensor`` (x / 255 in float32), torch's bilinear
   ``interpolate`` with half-pixel centres (``align_corners=False``, no antialiasing) to
-  299x299, then ``2 * x - 1``.
+  299x299, then ``2 * x - 1``;
+* ``torchmetrics``: torchmetrics 1.9.0's FID, KID and IS by default (``antialias=True``, new
+  in its 1.x line): torch's *antialiased* bilinear ``interpolate`` of the uint8 values as
+  float32 to 299x299, then ``(x - 128) / 128``.  With ``antialias=False`` torchmetrics' FID
+  runs torch-fidelity's TF1 resize, which is ``tf1``.
 
 Decoding is shared: every tool opens files with ``PIL.Image.open(p).convert("RGB")``, which
 is what ganeval's sources give for 8-bit images (see README, Inception protocols).
@@ -71,10 +75,20 @@ def _pytorch_fid(images: torch.Tensor) -> torch.Tensor:
     return 2 * x - 1
 
 
+def _torchmetrics(images: torch.Tensor) -> torch.Tensor:
+    x = images.float()
+    if tuple(x.shape[-2:]) != (INPUT_SIZE, INPUT_SIZE):
+        x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False, antialias=True)
+    return (x - 128) / 128
+
+
 PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
-    Protocol("tf1", "tf1-bilinear-299", "torch-fidelity 0.4.0, torchmetrics 1.9.0, TF1 FID/IS code, stylegan2-ada", _tf1),
+    Protocol("tf1", "tf1-bilinear-299", "torch-fidelity 0.4.0, TF1 FID/IS code, stylegan2-ada, torchmetrics with "
+             "antialias=False", _tf1),
     Protocol("clean", "pil-bicubic-float-299", "clean-fid 0.1.35 mode='clean'", _clean),
     Protocol("pytorch-fid", "torch-bilinear-299", "pytorch-fid 0.3.0", _pytorch_fid),
+    Protocol("torchmetrics", "torch-bilinear-antialias-299", "torchmetrics 1.9.0 (antialias=True, its default)",
+             _torchmetrics),
 )}
 DEFAULT = "tf1"
 

@@ -72,10 +72,14 @@ class InceptionMetric(FeatureBootstrap, StreamingMetric):
         With `bootstrap` B (the constructor's), the result carries error bars from B resamples
         of the extracted features (`ganeval.metrics.uncertainty`)."""
         from ..inception.features import extract
+        from ..inception.stats import is_stats_file
         t0 = time.time()
         kw = dict(features=self.keep_features, weights=self.weights, device=self.device, seed=self.seed,
                   protocol=self.protocol, **extract_kw)
-        real_stats = extract(real, **kw)[0] if self.uses_real else None
+        # A mu/sigma file as the real side of a bootstrapped FID stays fixed (the bootstrap
+        # resamples the fakes and says so); only metrics whose value needs rows ask it for them.
+        real_kw = dict(kw, features=type(self).keep_features) if is_stats_file(real) else kw
+        real_stats = extract(real, **real_kw)[0] if self.uses_real else None
         fake_stats, info = extract(fake, logits=self.keep_logits, **kw)
         self.load(real_stats, fake_stats, info)
         result = self.compute()

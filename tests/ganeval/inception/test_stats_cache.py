@@ -90,6 +90,7 @@ KEYED = {
     "input_range": ({}, {"input_range": (-1, 1)}),
     "weights": ({"weights": "a.pth"}, {"weights": "b.pth"}),
     "content_hash": ({}, {"content_hash": True}),
+    "protocol": ({}, {"protocol": "clean"}),
 }
 # Options that do not change the statistics, and why.
 NOT_KEYED = {
