@@ -132,8 +132,7 @@ def cli(debug: bool) -> None:
 @cli.command("train")
 @click.option("--preset", type=click.Choice(sorted(PRESETS)), default="cpu-tiny", show_default=True)
 @click.option("--data", default=None, help="Cache folder, image folder/zip/npy, or 'builtin' (default).")
-@click.option("--out", default="runs", show_default=True, callback=check_output_dir,
-              help="Parent folder of the new run folder.")
+@click.option("--out", default="runs", show_default=True, help="Parent folder of the new run folder.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", callback=_check_sets,
               help="Override a config key (JSON value, type-checked against the default). Repeat.")
 @click.option("--resume", default=None, metavar="RUNDIR",
@@ -166,6 +165,8 @@ def train_cmd(ctx, preset, data, out, sets, resume, metrics, metrics_kimg, metri
             overrides[key] = check_value(key, value)
     if "seed" in overrides:  # --set seed=... gets the range check --seed has
         overrides["seed"] = check_seed(overrides["seed"], "--seed" if seed is not None else "--set seed")
+    if not resume:  # --out is used (and checked, like ganeval's -o) only for a new run
+        writable_target(out, directory=True, what="--out")
     device, rank, world = setup_distributed(device)
     resume_path = None
     if resume:

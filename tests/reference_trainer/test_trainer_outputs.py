@@ -212,3 +212,17 @@ def test_the_progress_bar_of_a_run_shorter_than_one_tick(tmp_path, capsys, data)
     assert "100%" in final and f"{total:.2f}/{total:.2f} kimg" in final, final
     assert "? s/kimg" not in final  # the one tick, at the end, gives the speed
     assert not [w for w in caught if "tqdm" in type(w.message).__name__.lower()]
+
+
+def test_resume_does_not_check_the_unused_out_default(run, tmp_path, capsys, monkeypatch):
+    # --out (default "runs") names the parent of a new run only; a resume writes into its own folder.
+    run_dir = tmp_path / "run"
+    shutil.copytree(run[0], run_dir)
+    blocked = tmp_path / "cwd"
+    blocked.mkdir()
+    (blocked / "runs").write_text("a file where the default --out would go")
+    monkeypatch.chdir(blocked)
+    assert main(["train", "--resume", str(run_dir), "--metrics", "none"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--out", "runs", "--metrics", "none"]) == 2
+    assert "runs" in _one_line(capsys.readouterr().err)
