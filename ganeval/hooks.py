@@ -108,7 +108,7 @@ class Evaluator:
                  seed: int = 0, out_dir: str | os.PathLike | None = None, latent_dim: int = 512,
                  input_range: tuple[float, float] = (-1, 1), batch_size: int = 64, device: Any = None,
                  tensorboard: bool = False, weights: str | None = None, bootstrap: int = 0, repeats: int = 0,
-                 redraw: str = "patches") -> None:
+                 redraw: str = "patches", protocol: str = "tf1") -> None:
         # Checked now, before any image is read, not at the first evaluation of a running job.
         num_images, seed = check_count_arg(num_images, "num_images"), check_seed(seed)
         latent_dim, batch_size = check_count_arg(latent_dim, "latent_dim"), check_count_arg(batch_size, "batch_size")
@@ -122,6 +122,8 @@ class Evaluator:
         self.device = resolve_device(device)
         self.out_dir = os.fspath(out_dir) if out_dir is not None else None
         self.weights = weights
+        from .inception.protocol import get_protocol
+        self.protocol = get_protocol(protocol).name  # whose Inception preprocessing (tf1, clean, ...)
         self._objects: dict[str, Any] | None = None
         self._writer = self._tensorboard(tensorboard)
 
@@ -149,7 +151,7 @@ class Evaluator:
         objects: dict[str, Any] = {}
         for spec in self.specs:
             objects[spec.name] = spec.make(seed=self.seed, device=self.device, weights=self.weights,
-                                           **self.uncertainty)
+                                           protocol=self.protocol, **self.uncertainty)
             if spec.inception == "pool3" and not spec.keeps_features and _is_stats(self.real):
                 objects[spec.name].set_real_stats(str(self.real))
         needs_real = [o for o in objects.values() if o.uses_real and not getattr(o, "real_ready", False)]

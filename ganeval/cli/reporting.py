@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import click
 
+from ..inception.protocol import DEFAULT as DEFAULT_PROTOCOL, PROTOCOLS
+
 from . import main
 from .boundary import set_debug
 from .options import DEVICE_HELP, bootstrap_option, check_device, check_output_dir, repeats_options, seed_option
@@ -39,12 +41,15 @@ def report_cmd(run_dirs, out, title):
 @click.option("--rerun", multiple=True, metavar="NAME",
               help="Measure entry NAME again and replace its stored result (needed when its files changed). Repeat.")
 @click.option("--weights", "-w", default=None, help="Inception weights file.")
+@click.option("--protocol", type=click.Choice(list(PROTOCOLS)), default=DEFAULT_PROTOCOL, show_default=True,
+              help="Inception preprocessing to reproduce (tf1, clean, pytorch-fid, torchmetrics); part of the store's "
+                   "protocol.")
 @click.option("--device", default=None, callback=check_device, help=DEVICE_HELP)
 @bootstrap_option
 @repeats_options
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
-def leaderboard_cmd(real, entries, metrics, num_images, seed, store, rank_by, rerun, weights, device, bootstrap,
-                    repeats, redraw, debug):
+def leaderboard_cmd(real, entries, metrics, num_images, seed, store, rank_by, rerun, weights, protocol, device,
+                    bootstrap, repeats, redraw, debug):
     """Rank many entries under one protocol against one reference set.
 
     \b
@@ -61,5 +66,5 @@ def leaderboard_cmd(real, entries, metrics, num_images, seed, store, rank_by, re
     run_leaderboard(real, [Entry.parse(e) for e in entries], store, metrics=metrics.split(","),
                     num_images=num_images, seed=seed, weights=weights, device=device, rank_by=rank_by,
                     rerun=rerun, log=lambda s: click.echo(s, err=True), bootstrap=bootstrap, repeats=repeats,
-                    redraw=redraw)
+                    redraw=redraw, protocol=protocol)
     click.echo(markdown_table(store))

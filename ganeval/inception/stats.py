@@ -51,6 +51,9 @@ class FeatureStats:
         self.features: list[torch.Tensor] = []
         self.logits: list[torch.Tensor] = []
         self.index: list[torch.Tensor] = []
+        # How the images were preprocessed (an Inception protocol name, see
+        # `ganeval.inception.protocol`); None when unknown (a foreign file) or not Inception.
+        self.protocol: str | None = None
 
     def update(self, features: torch.Tensor, logits: torch.Tensor | None = None, start: int | None = None) -> None:
         """Add a batch of features (N, dim) and, when kept, their unbiased logits; `start` is
@@ -77,7 +80,7 @@ class FeatureStats:
     def portable(self) -> "FeatureStats":
         """A CPU copy: what travels between processes (see `ganeval.dist`)."""
         out = FeatureStats(self.dim, self.keep_features, self.keep_logits)
-        out.n, out.sum, out.outer = self.n, self.sum.cpu(), self.outer.cpu()
+        out.n, out.sum, out.outer, out.protocol = self.n, self.sum.cpu(), self.outer.cpu(), self.protocol
         out.features = [torch.cat(self.features).cpu()] if self.features else []
         out.logits = [torch.cat(self.logits).cpu()] if self.logits else []
         out.index = [torch.cat(self.index)] if self.index else []
@@ -175,6 +178,8 @@ def save_stats(path: str | os.PathLike, stats: FeatureStats, **meta: Any) -> Non
         arrays["features"] = stats.all_features().cpu().numpy()
     if stats.logits:
         arrays["logits_unbiased"] = stats.all_logits().cpu().numpy()
+    if stats.protocol is not None:
+        meta.setdefault("protocol", stats.protocol)
     arrays["meta"] = np.array(json.dumps(meta))
     with atomic_write(path, "wb") as f:
         np.savez(f, **arrays)
@@ -187,6 +192,7 @@ class LoadedStats(FeatureStats):
         super().__init__(dim=mu.shape[0])
         self._mu, self._sigma, self.n = mu, sigma, n
         self.meta = meta or {}
+        self.protocol = recorded_protocol(self.meta)
 
     @property
     def mu(self) -> np.ndarray:
@@ -204,6 +210,8 @@ class LoadedStats(FeatureStats):
             raise DataError("statistics read from a file cannot take more images; measure the images instead")
 
 
+_UNCHECKED = object()  # `load_stats(resize=...)` default: do not compare resizes
+
 # Relative tolerances for a covariance read from a file.  Rounding (float32 files, streamed
 # sums) leaves asymmetries and negative eigenvalues many orders below these; a matrix beyond
 # them was not computed as a covariance, and FID would clip it into a meaningless number.
@@ -212,7 +220,8 @@ PSD_RTOL = 1e-6
 
 
 def load_stats(path: str | os.PathLike, *, dim: int | None = 2048, weights_sha256: str | None = None,
-               allow_weights_mismatch: bool = False) -> FeatureStats:
+               allow_weights_mismatch: bool = False, protocol: str | None = None,
+               resize: Any = _UNCHECKED) -> FeatureStats:
     """Read and check a statistics ``.npz`` (ganeval's or pytorch-fid's: ``mu`` and ``sigma``).
 
     Raises `DataError` naming the file when mu and sigma disagree in size, differ from `dim`
@@ -223,13 +232,25 @@ def load_stats(path: str | os.PathLike, *, dim: int | None = 2048, weights_sha25
     `WeightsError` naming both, unless `allow_weights_mismatch`.  Files without that record
     (pytorch-fid's, and other tools') are accepted: they carry no hash to compare, and
     refusing them would refuse every pytorch-fid statistics file.
+
+    With `protocol`, a file that records another Inception protocol raises `DataError`
+    naming both (a file that records none is taken as made under `protocol`, with a
+    warning).  With `resize` (the ``--resize`` of the images it will be compared with), a
+    file that records another ``--resize`` is refused the same way.
     """
     try:
         with np.load(path, allow_pickle=False) as z:
             if "mu" not in z or "sigma" not in z:
-                raise DataError(f"{path}: a statistics file needs arrays 'mu' and 'sigma'; it has {list(z.keys())}")
+                lacks = " and ".join(repr(k) for k in ("mu", "sigma") if k not in z)
+                raise DataError(f"{path}: a statistics file needs arrays 'mu' and 'sigma', and this one lacks {lacks} "
+                                f"(it has {', '.join(map(repr, z.keys())) or 'no arrays'}); recompute it with "
+                                "`ganeval stats`")
+            for key in ("mu", "sigma"):
+                if z[key].dtype.kind not in "fiu":
+                    raise DataError(f"{path}: '{key}' holds {z[key].dtype} values; a statistics file needs real "
+                                    "floating-point mu and sigma (complex or non-numeric ones are not a Gaussian's)")
             mu, sigma = z["mu"].astype(np.float64), z["sigma"].astype(np.float64)
-            n = int(z["n"]) if "n" in z else 0
+            n = _count(path, z["n"]) if "n" in z else 0
             feats = z["features"] if "features" in z else None
             logits = z["logits_unbiased"] if "logits_unbiased" in z else None
             meta_text = str(z["meta"]) if "meta" in z else None
@@ -254,12 +275,48 @@ def load_stats(path: str | os.PathLike, *, dim: int | None = 2048, weights_sha25
                            f"have sha256 {weights_sha256}; recompute them with these weights, pass the same --weights, "
                            "or pass --allow-weights-mismatch (allow_weights_mismatch=True) if both files hold the "
                            "same network")
+    check_provenance(path, meta, protocol, resize)
     s = LoadedStats(mu, sigma, n, meta)
     if feats is not None:
         s.features, s.keep_features = [torch.from_numpy(feats)], True
     if logits is not None:
         s.logits, s.keep_logits = [torch.from_numpy(logits)], True
     return s
+
+
+def _count(path: Any, arr: np.ndarray) -> int:
+    """The image count ``n`` of a statistics file: a positive integer scalar, or a `DataError`."""
+    if arr.shape != () or arr.dtype.kind not in "iu" or int(arr) <= 0:
+        raise DataError(f"{path}: 'n' must be a positive whole image count, got {arr.tolist()!r} ({arr.dtype}); "
+                        "recompute the statistics")
+    return int(arr)
+
+
+def recorded_protocol(meta: dict[str, Any]) -> str | None:
+    """The Inception protocol a statistics file's `meta` records; ganeval files written before
+    protocols existed are ``tf1`` (their extractor id says so); None when it records none."""
+    if isinstance(meta.get("protocol"), str):
+        return meta["protocol"]
+    if "tf1-bilinear-299" in str(meta.get("extractor", "")):
+        return "tf1"
+    return None
+
+
+def check_provenance(path: Any, meta: dict[str, Any], protocol: str | None, resize: Any = _UNCHECKED) -> None:
+    """Refuse statistics whose recorded Inception protocol or ``--resize`` differs from this
+    run's: their FID against these images would be a number from two different pipelines."""
+    recorded = recorded_protocol(meta)
+    if protocol is not None and recorded is None and "extractor" not in meta:
+        warnings.warn(f"{path} records no Inception protocol (not written by ganeval); assuming it was made "
+                      f"under --protocol {protocol}", stacklevel=3)
+    elif protocol is not None and recorded != protocol:
+        raise DataError(f"{path}: statistics were made under the Inception protocol '{recorded}', but this run uses "
+                        f"'{protocol}'; pass --protocol {recorded}, or recompute them with --protocol {protocol}")
+    if resize is not _UNCHECKED and "resize" in meta and meta["resize"] != resize:
+        def say(r: Any) -> str:
+            return f"--resize {r}" if r is not None else "no --resize"
+        raise DataError(f"{path}: statistics were made with {say(meta['resize'])}, but the images here are read with "
+                        f"{say(resize)}; pass the same --resize, or recompute the statistics")
 
 
 def _parse_meta(path: Any, text: str | None) -> dict[str, Any]:
@@ -321,9 +378,11 @@ def is_stats_file(src: Any) -> bool:
 
 
 def _has_mu(path: Any) -> bool:
+    # Either array marks a statistics file: one that lacks the other is then refused by
+    # `load_stats` for what it lacks, instead of being read as an image array.
     try:
         with np.load(path, allow_pickle=False) as z:
-            return "mu" in z and "sigma" in z
+            return "mu" in z or "sigma" in z
     except Exception:
         return False
 

@@ -152,7 +152,7 @@ def _sha256_file(path: Path) -> str:
 
 def protocol_for(real: str, metrics: Sequence[str], num_images: int, seed: int,
                  weights: str | None = None, *, bootstrap: int = 0, repeats: int = 0,
-                 redraw: str = "patches") -> dict[str, Any]:
+                 redraw: str = "patches", protocol: str = "tf1") -> dict[str, Any]:
     """The protocol: everything that must match for two results to be ranked together.
 
     The error-bar settings (`bootstrap`, `repeats`, `redraw`) are part of it when set: the
@@ -169,6 +169,8 @@ def protocol_for(real: str, metrics: Sequence[str], num_images: int, seed: int,
     if any(get_metric(m).inception != "none" for m in metrics):
         from ..inception.weights import locate, sha256_of
         proto["weights_sha256"] = sha256_of(locate(weights)[0])
+        from ..inception.protocol import get_protocol
+        proto["inception_protocol"] = get_protocol(protocol).name
     if "fd_dinov2" in metrics:  # FD_DINOv2 finds its own (ViT-L/14) weights; their identity is protocol too
         from ..dinov2.weights import locate as locate_dinov2
         from ..inception.weights import sha256_of
@@ -312,7 +314,7 @@ def run_leaderboard(real: str, entries: Sequence[Entry], store: str | os.PathLik
                     weights: str | None = None, device: Any = None, rank_by: str | None = None,
                     rerun: Sequence[str] = (), evaluate_fn: Callable[..., list[MetricResult]] | None = None,
                     log: Callable[[str], None] = print, bootstrap: int = 0, repeats: int = 0,
-                    redraw: str = "patches") -> list[dict[str, Any]]:
+                    redraw: str = "patches", protocol: str = "tf1") -> list[dict[str, Any]]:
     """Evaluate every entry not yet stored under this protocol, then return the ranked rows.
 
     A stored entry is skipped only if its resolved path and fingerprint are those it was
@@ -337,7 +339,7 @@ def run_leaderboard(real: str, entries: Sequence[Entry], store: str | os.PathLik
     bootstrap, repeats = check_count(bootstrap, "--bootstrap"), check_count(repeats, "--repeats")
     check_error_bars(resolve(metrics), bootstrap=bootstrap, repeats=repeats)
     proto = protocol_for(real, metrics, num_images, seed, weights, bootstrap=bootstrap, repeats=repeats,
-                         redraw=redraw)
+                         redraw=redraw, protocol=protocol)
     error_bars = {k: proto[k] for k in ("bootstrap", "repeats", "redraw") if k in proto}
     key = rank_by or default_rank_value(metrics)
     _check_rank_key(key, metrics, proto["resolution"])
@@ -362,7 +364,8 @@ def run_leaderboard(real: str, entries: Sequence[Entry], store: str | os.PathLik
     for e, target, path, fingerprint in todo:
         log(f"{e.name}: {'re-' if target.exists() else ''}evaluating {e.kind()} {e.path}")
         results = evaluate_fn(real, e.images(num_images, seed, device), list(metrics), num_images=num_images,
-                              seed=seed, device=device, weights=weights, **error_bars)
+                              seed=seed, device=device, weights=weights, **error_bars,
+                              **({"protocol": proto["inception_protocol"]} if "inception_protocol" in proto else {}))
         record = {"entry": e.name, "path": e.path, "resolved_path": path, "kind": e.kind(),
                   "fingerprint": fingerprint, "protocol": proto["id"], "results": [r.to_dict() for r in results]}
         for r in record["results"]:

@@ -162,3 +162,22 @@ def test_sides_of_different_protocols_are_refused():
         protocol_settings(a, b)
     b.protocol = "tf1"
     assert protocol_settings(a, b) == {"protocol": "tf1", "resize": "tf1-bilinear-299"}
+
+
+def test_evaluator_and_leaderboard_take_the_protocol(folders, tmp_path, tiny_inception, monkeypatch):
+    """`--protocol` reaches the training-loop Evaluator and the leaderboard (whose store records it)."""
+    monkeypatch.setenv("GANEVAL_CACHE_DIR", str(tmp_path / "cache"))
+    from ganeval.hooks import Evaluator
+    real, fake = folders
+    ev = Evaluator(real, ["fid"], num_images=8, latent_dim=4, input_range=(0, 255), protocol="clean")
+    fakes = torch.from_numpy(_images(8, 32, 32, 3)).float()
+    with pytest.warns(UserWarning):
+        results = ev(lambda z: fakes[: z.shape[0]])
+    assert [r.settings["protocol"] for r in results.values()] == ["clean"]
+    store = tmp_path / "lb"
+    code, out = _run("leaderboard", "--real", real, "--entry", f"a={fake}", "-m", "fid", "-n", "8",
+                     "--protocol", "pytorch-fid", "--store", str(store))
+    assert code == 0, out
+    assert json.loads((store / "protocol.json").read_text())["inception_protocol"] == "pytorch-fid"
+    stored = json.loads(next((store / "results").glob("*.json")).read_text())
+    assert stored["results"][0]["settings"]["protocol"] == "pytorch-fid"
