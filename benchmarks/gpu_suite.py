@@ -58,7 +58,7 @@ REPO = SCRIPT.parent.parent
 FIXTURE = REPO / "tests" / "data" / "crops64.npz"
 FIXTURE_REFERENCE = REPO / "tests" / "data" / "crops64-reference.json"
 MARK = "@@gpu-suite@@ "
-SECTIONS = ("parity", "timings", "trainer", "distributed_cli", "torch_fidelity")
+SECTIONS = ("parity", "timings", "trainer", "distributed_cli", "torch_fidelity", "peers")
 
 TOLERANCES = {
     "swd": {"rel": 1e-3, "applies_to": "every level and the average (x1e3)"},
@@ -958,6 +958,7 @@ class Suite:
             timed("trainer", self.trainer)
             timed("distributed_cli", self.distributed)
             timed("torch_fidelity", self.torch_fidelity)
+            timed("peers", self.peers)
             timed("timings", lambda: self.timings_late(late))
         finally:
             shutil.rmtree(self.work, ignore_errors=True)
@@ -1159,6 +1160,31 @@ class Suite:
             res.pop("_stderr", None)
         sec["items"] = res
         sec["status"] = res["comparison"]["status"]
+
+    def peers(self) -> None:
+        """The CPU speed table's rows on the GPU: benchmarks/bench_peers.py --device cuda, whole
+        process per tool, against .venv-peers (`make peers-venv`; on a GPU machine its torch
+        2.14.1 is a CUDA build)."""
+        sec = self.doc["sections"]["peers"]
+        peers_py = REPO / ".venv-peers" / "bin" / "python"
+        if self.args.device != "cuda" or not peers_py.exists():
+            sec["items"] = {"table": {"status": "not run: needs --device cuda and .venv-peers (make peers-venv)"}}
+            sec["status"] = sec["items"]["table"]["status"]
+            return
+        n = 64 if self.args.tiny else 2000
+        import torch
+        out = REPO / "benchmarks" / "results" / f"peers-{n}x128-{slug(torch.cuda.get_device_name(0))}.json"
+        rc, stdout, stderr = _run([sys.executable, str(REPO / "benchmarks" / "bench_peers.py"), "--device", "cuda",
+                                   "--num", str(n), "--rounds", "1" if self.args.tiny else "3", "--out", str(out)],
+                                  timeout=120 if self.args.tiny else 420)
+        if rc != 0:
+            sec["items"] = {"table": {"status": f"fail: bench_peers exited {rc}: {_tail(stderr)}"}}
+        else:
+            doc = json.loads(out.read_text())
+            sec["items"] = {f"{r['tool']}/{r['metric']}": {"status": "pass", "speedup_median": r["speedup_median"],
+                                                           "peer_s": r["peer_seconds"], "ganeval_s": r["ganeval_seconds"]}
+                            for r in doc["rows"]}
+        sec["status"] = _summary([v["status"] for v in sec["items"].values()])
 
     def failed_checks(self) -> list[str]:
         out = []
