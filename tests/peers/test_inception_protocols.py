@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import torch
 
-from _images import image_set, read_folder, write_folder
+from ._images import image_set, read_folder, write_folder
 
 N = 20
 IS_SPLITS = 4

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from _images import image_set
+from ._images import image_set
 
 
 def _pairs(size: int, n: int = 10):
