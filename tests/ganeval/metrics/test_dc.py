@@ -129,7 +129,7 @@ def test_results_from_stats_and_memo(monkeypatch):
     monkeypatch.setattr(dc, "density_coverage_from_features", lambda *args: calls.append(args[3]) or inner(*args))
     both = dc.dc_from_stats(a, b, INFO)
     assert (both.metric, both.primary, both.values.keys()) == ("dc", "density", {"density", "coverage"})
-    assert both.settings == {"k": 5, "weights_sha256": "0" * 64}
+    assert both.settings == {"k": 5, "weights_sha256": "0" * 64, "protocol": "unknown", "resize": "unknown"}
     assert both.num_images == {"real": 90, "fake": 70}
     assert both["density"] == pytest.approx(ref["density"], abs=1e-6)
     assert both["coverage"] == pytest.approx(ref["coverage"], abs=1e-6)
