@@ -230,7 +230,7 @@ def test_pytorch_fid_protocol_on_arrays(sets, peer_env, record):
 
 def test_protocols_differ_from_each_other(sets, peer_env):
     """The protocols are not one number under four names: on upsampled 64 px images tf1, clean
-    and pytorch-fid each give another FID (the point of choosing one), by more than the
+    and pytorch-fid each give another FID (the point of choosing one), by more than twice the
     tolerance above.  torchmetrics' antialiasing acts only when shrinking, so upsampled it is
     pytorch-fid's resize with another normalisation: measured 1.2e-4 apart here; on 512 px
     images (shrunk) it differs from every other."""
@@ -242,7 +242,8 @@ def test_protocols_differ_from_each_other(sets, peer_env):
                             ("rgb512", ("tf1", "clean", "pytorch-fid", "torchmetrics"))):
         values = fids(name, protocols)
         v = sorted(values.values())
-        assert all(b - a > 10 * REL * b for a, b in zip(v, v[1:])), (name, values)
+        # More than twice the parity tolerance apart: no parity test could mistake one for another.
+        assert all(b - a > 2 * REL * b for a, b in zip(v, v[1:])), (name, values)
 
 
 @pytest.mark.parametrize("name", ["rgb64", "rect48x80"])
