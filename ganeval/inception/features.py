@@ -146,17 +146,18 @@ def extract_features(net: Extractor, source: Any, *, features: bool = False, log
     merged.skipped = skipped
     if path is not None:
         try:
-            save_stats(path, merged, **stats_meta(net, source_options), source=str(src.name), n=merged.n,
-                       skipped_files=skipped)
+            save_stats(path, merged, **stats_meta(net.sha256, net.id, source_options.get("resize")),
+                       source=str(src.name), n=merged.n, skipped_files=skipped)
         except OSError as e:
             warn_cache_unwritable(e)
     return merged
 
 
-def stats_meta(net: Extractor, source_options: dict[str, Any]) -> dict[str, Any]:
+def stats_meta(weights_sha256: str, extractor: str, resize: int | None) -> dict[str, Any]:
     """What a statistics file records about how it was made, and `load_stats` checks: the
-    weights, the extractor (network and preprocessing) and the ``--resize`` of the images."""
-    return dict(weights_sha256=net.sha256, extractor=net.id, resize=source_options.get("resize"))
+    weights, the extractor (network and preprocessing) and the ``--resize`` of the images.
+    Cache entries and ``ganeval stats -o`` files both write it."""
+    return dict(weights_sha256=weights_sha256, extractor=extractor, resize=resize)
 
 
 def write_stats(path: str | os.PathLike, stats: FeatureStats, info: WeightsInfo, *, features: bool = False,
@@ -173,7 +174,7 @@ def write_stats(path: str | os.PathLike, stats: FeatureStats, info: WeightsInfo,
     if features:
         out.features, out.logits, out.index = stats.features, stats.logits, stats.index
     proto = stats.protocol or DEFAULT_PROTOCOL
-    save_stats(path, out, weights_sha256=info.sha256, extractor=extractor_id(proto), protocol=proto, resize=resize)
+    save_stats(path, out, **stats_meta(info.sha256, extractor_id(proto), resize), protocol=proto)
 
 
 def _empty(features: bool, logits: bool, dim: int = POOL3_DIM) -> FeatureStats:
