@@ -27,7 +27,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from _common import machine  # noqa: E402
-from _learning import Probe, held_out, mean_ci, measure, sample, untrained_generator  # noqa: E402
+from _learning import mean_ci  # noqa: E402
+from reference_trainer.probe import Probe, held_out, measure, sample, untrained_generator  # noqa: E402
 from reference_trainer.dataset import build_builtin  # noqa: E402
 from reference_trainer.presets import make_config  # noqa: E402
 from reference_trainer.shapes import mode_coverage  # noqa: E402
@@ -37,8 +38,10 @@ SWD_NUM, FID_NUM = 1024, 256
 
 
 def run_seed(seed: int, data: str, reals: np.ndarray, fid_reals: np.ndarray, args: argparse.Namespace) -> dict:
-    cfg = make_config("cpu-tiny", {"seed": seed, "data": data, "metrics_kimg": args.metrics_kimg,
-                                   "total_kimg": args.total_kimg})
+    over = {"seed": seed, "data": data, "metrics_kimg": args.metrics_kimg}
+    if args.total_kimg is not None:
+        over["total_kimg"] = args.total_kimg
+    cfg = make_config("cpu-tiny", over)
     untrained = sample(untrained_generator(cfg, 32), SWD_NUM, cfg["latent_size"], 123)
     start = dict(kimg=0.0, train_s=0.0, **measure(reals, untrained, fid=False),
                  FID=measure(fid_reals, untrained[:FID_NUM], fid=True)["FID"],
@@ -90,8 +93,8 @@ def plot(result: dict, path: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, nargs="+", default=[1000, 1001, 1002])
-    ap.add_argument("--total-kimg", type=float, default=42)
-    ap.add_argument("--metrics-kimg", type=float, default=7)
+    ap.add_argument("--total-kimg", type=float, default=None, help="default: the preset's")
+    ap.add_argument("--metrics-kimg", type=float, default=6)
     ap.add_argument("--fid-every", type=int, default=2, help="FID at every N-th evaluation (and at the start)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu")

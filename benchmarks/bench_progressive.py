@@ -35,12 +35,14 @@ def child(args: argparse.Namespace) -> None:
     """One run: prints its records as JSON."""
     import torch
 
-    from _learning import BudgetReached, Probe, held_out, measure, sample, untrained_generator
+    from reference_trainer.probe import BudgetReached, Probe, held_out, measure, sample, untrained_generator
     from reference_trainer.presets import make_config
     from reference_trainer.train import train
     torch.set_num_threads(args.threads)
     over = {"seed": args.seed, "data": args.data, "metrics_kimg": args.metrics_kimg, "total_kimg": 100000.0,
             "checkpoint_kimg": 100000.0, "image_snapshot_ticks": 1000000}
+    if args.lod_kimg is not None:
+        over.update(lod_training_kimg=args.lod_kimg, lod_transition_kimg=args.lod_kimg)
     if args.mode == "direct":
         over["lod_initial_resolution"] = 32
     cfg = make_config("cpu-tiny", over)
@@ -119,6 +121,7 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=300.0, help="training seconds per run")
     ap.add_argument("--seeds", type=int, nargs="+", default=[1000, 1001, 1002])
     ap.add_argument("--metrics-kimg", type=float, default=3.0)
+    ap.add_argument("--lod-kimg", type=float, default=None, help="kimg per phase of growth (default: the preset's, 3)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", default=None)
@@ -130,7 +133,7 @@ def main() -> None:
     if args.child:
         return child(args)
     from _common import machine
-    from _learning import held_out, measure
+    from reference_trainer.probe import held_out, measure
     from reference_trainer.dataset import build_builtin
     tag = "cpu2" if args.device == "cpu" else args.device.replace(":", "")
     out = args.out or os.path.join(HERE, "results", f"progressive-vs-direct-shapes32-{int(args.budget)}s-{tag}.json")
@@ -142,7 +145,8 @@ def main() -> None:
         for seed in args.seeds:  # the two modes of a seed side by side: the same load on both
             procs = [subprocess.Popen([sys.executable, __file__, "--child", "--mode", m, "--seed", str(seed),
                                        "--data", data, "--budget", str(args.budget), "--threads", str(args.threads),
-                                       "--metrics-kimg", str(args.metrics_kimg), "--device", args.device],
+                                       "--metrics-kimg", str(args.metrics_kimg), "--device", args.device]
+                                      + (["--lod-kimg", str(args.lod_kimg)] if args.lod_kimg is not None else []),
                                       stdout=subprocess.PIPE, text=True) for m in MODES]
             for p in procs:
                 stdout, _ = p.communicate()
@@ -153,7 +157,7 @@ def main() -> None:
                 print(f"seed {seed} {runs[-1]['mode']}: {last['kimg']:.1f} kimg, SWD avg {last['SWDx1e3_avg']:.1f}",
                       file=sys.stderr, flush=True)
     result = dict(benchmark="progressive-vs-direct", data="builtin shapes 32x32, 4096 images", preset="cpu-tiny",
-                  held_out_images=NUM, budget_s=args.budget, threads=args.threads, device=args.device,
+                  held_out_images=NUM, budget_s=args.budget, lod_kimg=args.lod_kimg, threads=args.threads, device=args.device,
                   machine=machine(), runs=runs)
     result["summary"] = summarise(runs, floor, args.budget)
     os.makedirs(os.path.dirname(out), exist_ok=True)

@@ -25,5 +25,11 @@ class UsageError(GanevalError, ValueError):
     exit_code = 2
 
 
+class Interrupted(GanevalError):
+    """The user stopped the command (Ctrl-C); the message says what was kept and how to go on."""
+
+    exit_code = 130
+
+
 class WeightsError(DataError):
     """Inception weights are missing, corrupt, of the wrong format or fail their hash check."""

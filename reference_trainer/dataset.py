@@ -12,7 +12,7 @@ process_reals ``mirror_augment``), so the cache itself never holds flipped copie
 Command line::
 
     python -m reference_trainer.dataset build SRC OUT --resolution 256 [--mirror] [--recursive] [--skip-bad]
-    python -m reference_trainer.dataset builtin OUT --resolution 32 --num 2048 [--seed 0]
+    python -m reference_trainer.dataset builtin OUT --resolution 32 --num 2048 [--kind shapes|photos] [--seed 0]
 """
 from __future__ import annotations
 
@@ -137,23 +137,36 @@ def build(src: Any, out: str | os.PathLike, resolution: int | None = None, *, mi
         raise DataError(str(e).replace("--resize R", "--resolution R")) from None
 
 
-def builtin_images(resolution: int = 32, num: int = 2048, seed: int = 0) -> np.ndarray:
-    """The built-in training set: ganeval's photo crops (`ganeval.io.samples.photo_crops`) at
-    `resolution`, half of them mirrored left-right as ProGAN's ``--mirror`` augmentation does.
-    Deterministic for a given seed; needs no download."""
-    return photo_crops(num, resolution, seed=seed, flip=True)
+BUILTIN_KINDS = ("shapes", "photos")
 
 
-def build_builtin(out: str | os.PathLike, resolution: int = 32, num: int = 2048, seed: int = 0) -> Path:
+def builtin_images(resolution: int = 32, num: int = 2048, seed: int = 0, kind: str = "shapes") -> np.ndarray:
+    """A built-in training set as uint8 NCHW at `resolution`; deterministic, no download.
+
+    `shapes` (the default) is `reference_trainer.shapes`: one anti-aliased shape in one of
+    four colours on a gradient, which a small ProGAN learns on a CPU and whose modes are
+    known.  `photos` is ganeval's photo crops (`ganeval.io.samples.photo_crops`), half of them
+    mirrored left-right as ProGAN's ``--mirror`` augmentation does: texture, harder to judge.
+    """
+    if kind == "shapes":
+        from .shapes import shapes_images
+        return shapes_images(num, resolution, seed=seed)
+    if kind == "photos":
+        return photo_crops(num, resolution, seed=seed, flip=True)
+    raise UsageError(f"built-in data kind {kind!r}: choose from {', '.join(BUILTIN_KINDS)}")
+
+
+def build_builtin(out: str | os.PathLike, resolution: int = 32, num: int = 2048, seed: int = 0,
+                  kind: str = "shapes") -> Path:
     """Write `builtin_images` as a cache in `out` (reused when the manifest already matches)."""
     out = Path(out)
-    want = dict(resolution=resolution, num_images=num, source=f"builtin:seed={seed}")
+    want = dict(resolution=resolution, num_images=num, source=f"builtin:{kind}:seed={seed}")
     m = out / MANIFEST
     if m.exists():
         have = json.loads(m.read_text())
         if all(have.get(k) == v for k, v in want.items()):
             return out
-    images = builtin_images(resolution, num, seed)
+    images = builtin_images(resolution, num, seed, kind)
     return write_cache(iter([images]), num, resolution, out, source=want["source"])
 
 
@@ -290,11 +303,13 @@ def build_cmd(src, out, resolution, mirror, num, recursive, skip_bad):
 @click.argument("out", callback=check_output_dir)
 @click.option("--resolution", type=int, default=32, show_default=True, callback=check_resolution)
 @click.option("--num", type=click.IntRange(min=1), default=2048, show_default=True)
+@click.option("--kind", type=click.Choice(BUILTIN_KINDS), default="shapes", show_default=True,
+              help="shapes: coloured shapes on gradients (learnable in minutes); photos: crops of scikit-image's photos.")
 @seed_option()
 @debug_option
-def builtin_cmd(out, resolution, num, seed):
-    """Random crops of scikit-image's photos -> cache OUT."""
-    _report(build_builtin(out, resolution, num, seed))
+def builtin_cmd(out, resolution, num, kind, seed):
+    """Built-in data (no download) -> cache OUT."""
+    _report(build_builtin(out, resolution, num, seed, kind))
 
 
 def _main(argv: list[str] | None = None) -> int:

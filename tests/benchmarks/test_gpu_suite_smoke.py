@@ -1,7 +1,7 @@
 """The GPU verification suite (benchmarks/gpu_suite.py) on CPU at tiny sizes, so it never rots.
 
 `make gpu-suite` runs the full suite on a GPU; here the same code paths (parity, timings,
-trainer, distributed CLI, torch-fidelity) run with ``--device cpu --tiny`` in well under a
+trainer, distributed CLI, torch-fidelity, progressive-vs-direct) run with ``--device cpu --tiny`` in well under a
 minute on two cores.
 """
 import json
@@ -14,7 +14,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SUITE = REPO / "benchmarks" / "gpu_suite.py"
-SECTIONS = ("parity", "timings", "trainer", "distributed_cli", "torch_fidelity")
+SECTIONS = ("parity", "timings", "trainer", "distributed_cli", "torch_fidelity", "progressive")
 
 
 @pytest.fixture(scope="module")

@@ -316,7 +316,7 @@ def test_dataset_builtin_advice_names_only_its_own_options(tmp_path, capsys, mon
         raise OSError("not bundled")
     for name in PHOTOS:
         monkeypatch.setattr(skimage.data, name, gone)
-    assert dataset_main(["builtin", str(tmp_path / "d"), "--resolution", "8", "--num", "4"]) == 1
+    assert dataset_main(["builtin", str(tmp_path / "d"), "--resolution", "8", "--num", "4", "--kind", "photos"]) == 1
     line = _one_line(capsys.readouterr().err)
     assert _named_options(line) <= _options(dataset_mod.cli, "builtin"), line
 
