@@ -32,6 +32,11 @@ def evaluate(real: Any, fake: Any, metrics: Sequence[str] | None = None, *, num_
     if args:
         raise TypeError(f"evaluate() got unexpected keyword arguments {sorted(args)}")
     check_error_bars(specs, bootstrap=opts.bootstrap, repeats=opts.repeats)
+    if any(s.inception == "logits" for s in specs):
+        # Before SWD or MS-SSIM read anything: weights without the classifier would fail IS
+        # only after them.
+        from .inception.features import require_logits
+        require_logits(opts.weights, opts.device)
     out = [s.run(real, fake, opts) for s in specs if s.inception == "none"]
     inception = [s for s in specs if s.inception != "none"]
     if inception:
@@ -51,6 +56,7 @@ def _inception_metrics(real: Any, fake: Any, specs: list[MetricSpec], opts: RunO
     for s in sorted(specs, key=lambda spec: spec.needs_real):
         metric = s.make(seed=opts.seed, device=opts.device, weights=opts.weights, **opts.uncertainty_kw())
         metric.load(a if s.needs_real else None, b, info)
+        metric.ask(opts.num_images)
         out.append(metric.compute())
     for r in out:
         if r is not None:

@@ -37,6 +37,7 @@ import math
 import numbers
 import os
 import time
+import warnings
 from typing import Any, Callable, Iterable, Sequence
 
 import torch
@@ -46,7 +47,8 @@ from .device import resolve_device
 from .dist import rank_world
 from .errors import DataError, UsageError
 from .options import check_count_arg, check_input_range, check_seed
-from .io.fileio import append_line
+from .io.fileio import append_line, atomic_write_text
+from .io.runfiles import BASELINES_FILE, REALS_GRID, save_grid
 from .metrics import FID, KID, MSSSIM, SWD, InceptionScore, PrecisionRecall
 from .metrics.registry import check_error_bars, resolve
 from .results import MetricResult
@@ -57,10 +59,31 @@ __all__ = ["SWD", "MSSSIM", "FID", "InceptionScore", "KID", "PrecisionRecall", "
 # Kept under its old name: user code imports it from here.
 dist_info = rank_world
 
+# Images in reals.png when no `grid` count is asked for: an 8x8 grid, enough to see the data.
+_REAL_GRID_IMAGES = 64
+
 
 def _is_stats(path: Any) -> bool:
     from .inception.stats import is_stats_file
     return is_stats_file(path)
+
+
+# The fields of a MetricResult kept in a real-baselines.json record (as in metrics.jsonl).
+_RECORD_FIELDS = ("values", "primary", "num_images", "seed", "settings")
+
+
+def _feed_halves(o: Any, batch: torch.Tensor, start: int, half: int) -> None:
+    """Feed reals [0, half) as the real side and [half, ...) as the fake side of a metric that
+    compares two sets (numbered from 0 in each, so per-image randomness is independent of how
+    batches fall); a metric of one set gets every real as its set."""
+    if not o.uses_real:
+        o.update(batch, real=False, start=start)
+        return
+    k = min(max(half - start, 0), batch.shape[0])  # rows of this batch in the first half
+    if k:
+        o.update(batch[:k], real=True, start=start)
+    if k < batch.shape[0]:
+        o.update(batch[k:], real=False, start=start + k - half)
 
 
 def every(kimg: float | None = None, steps: int | None = None, first: bool = True) -> Callable[..., bool]:
@@ -102,17 +125,27 @@ class Evaluator:
     torch.distributed every rank generates a strided share and rank 0 writes the results.
     `bootstrap` (feature metrics) and `repeats` / `redraw` (SWD) add error bars to each
     result and to its ``metrics.jsonl`` record (`ganeval.metrics.uncertainty`).
+
+    At its first call, with `out_dir`, it also saves the first reals as ``reals.png`` and (with
+    `baselines`) measures the real set against itself once -- metrics needing reals on two
+    disjoint halves of it (the floor fakes can reach), the others on the reals alone -- kept in
+    ``self.baselines`` and written to ``real-baselines.json``.  With `grid` > 0 each call saves
+    its first `grid` fakes as ``fakes<kimg>.png`` (`grid_name`), the grid the report shows.
     """
 
     def __init__(self, real: Any, metrics: Sequence[str] = ("swd", "msssim"), *, num_images: int = 1024,
                  seed: int = 0, out_dir: str | os.PathLike | None = None, latent_dim: int = 512,
                  input_range: tuple[float, float] = (-1, 1), batch_size: int = 64, device: Any = None,
                  tensorboard: bool = False, weights: str | None = None, bootstrap: int = 0, repeats: int = 0,
-                 redraw: str = "patches", protocol: str = "tf1") -> None:
+                 redraw: str = "patches", protocol: str = "tf1", grid: int = 0, baselines: bool = True) -> None:
         # Checked now, before any image is read, not at the first evaluation of a running job.
         num_images, seed = check_count_arg(num_images, "num_images"), check_seed(seed)
         latent_dim, batch_size = check_count_arg(latent_dim, "latent_dim"), check_count_arg(batch_size, "batch_size")
         input_range = check_input_range(input_range)
+        self.grid = 0 if grid == 0 else check_count_arg(grid, "grid")
+        self.want_baselines = bool(baselines)
+        self.baselines: dict[str, MetricResult] = {}  # filled at the first call (rank 0)
+        self._calls = 0
         self.specs = resolve(metrics)
         check_error_bars(self.specs, bootstrap=bootstrap, repeats=repeats)
         self.uncertainty = dict(bootstrap=bootstrap, repeats=repeats, redraw=redraw)
@@ -136,11 +169,10 @@ class Evaluator:
             return None
         return SummaryWriter(os.path.join(self.out_dir, "tensorboard"))
 
-    def _real_batches(self) -> Iterable[tuple[int, torch.Tensor]]:
+    def _real_batches(self, src: Any) -> Iterable[tuple[int, torch.Tensor]]:
         # Real batches are split across ranks like the fakes, and merged by compute(); each
         # carries the index of its first image, so per-image randomness ignores the split.
         rank, world = dist_info()
-        src = open_source(self.real, num_images=self.num_images)
         start = 0
         for i, batch in enumerate(src.batches(self.batch_size, self.device)):
             if i % world == rank:
@@ -154,12 +186,70 @@ class Evaluator:
                                            protocol=self.protocol, **self.uncertainty)
             if spec.inception == "pool3" and not spec.keeps_features and _is_stats(self.real):
                 objects[spec.name].set_real_stats(str(self.real))
+            elif spec.inception != "none" and spec.needs_real:
+                # Through the statistics cache, so `ganeval fid` on the same set and count and this
+                # run extract the reals once between them.
+                objects[spec.name].measure_real(self.real, num_images=self.num_images, batch_size=self.batch_size)
+            if hasattr(objects[spec.name], "ask"):  # a set smaller than num_images is said (ganeval.counts)
+                objects[spec.name].ask(self.num_images)
         needs_real = [o for o in objects.values() if o.uses_real and not getattr(o, "real_ready", False)]
-        if needs_real:
-            for start, batch in self._real_batches():
-                for o in needs_real:
-                    o.update(batch, real=True, start=start)
+        # A statistics file holds no images: nothing to show or to measure against itself.
+        images = not _is_stats(self.real)
+        extras = images and ((self.out_dir is not None and dist_info()[0] == 0) or self.want_baselines)
+        if not (needs_real or extras):
+            return objects
+        # Only the grid's reals when nothing is measured on them (an msssim-only loop).
+        shown_n = self.grid or _REAL_GRID_IMAGES
+        measured = needs_real or (images and self.want_baselines)
+        src = open_source(self.real, num_images=self.num_images if measured else min(self.num_images, shown_n))
+        half = len(src) // 2
+        floors = self._baseline_objects(half) if images and self.want_baselines else {}
+        shown: list[torch.Tensor] = []
+        for start, batch in self._real_batches(src):
+            for o in needs_real:
+                o.update(batch, real=True, start=start)
+            for o in floors.values():
+                _feed_halves(o, batch, start, half)
+            shown.append(batch[:max(0, shown_n - sum(map(len, shown)))])
+        self._baselines_done(floors, len(src))
+        if self.out_dir is not None and dist_info()[0] == 0 and shown:
+            save_grid(torch.cat(shown), os.path.join(self.out_dir, REALS_GRID))
         return objects
+
+    def _baseline_objects(self, half: int) -> dict[str, Any]:
+        # Only metrics without a feature network: an Inception floor would double the reals'
+        # extraction (minutes on a CPU) for a number FID papers do not report.
+        return {s.name: s.make(seed=self.seed, device=self.device, protocol=self.protocol) for s in self.specs
+                if s.inception == "none" and (half >= 1 or not s.needs_real)}
+
+    def _baselines_done(self, floors: dict[str, Any], n: int) -> None:
+        """Compute the baselines (every rank: compute() gathers) and write them on rank 0."""
+        records = []
+        for name, o in floors.items():
+            try:
+                r = o.compute()
+            except DataError as e:  # e.g. too few reals for MS-SSIM: the training loop goes on
+                warnings.warn(f"real-set baseline of {name} not measured: {e}", stacklevel=3)
+                continue
+            if r is None:  # not rank 0
+                continue
+            r.seed = self.seed
+            self.baselines[name] = r
+            what = "real vs real: two disjoint halves of the reals" if o.uses_real else "the reals themselves"
+            records.append({"metric": name, "baseline": what, **{k: getattr(r, k) for k in _RECORD_FIELDS},
+                            "ganeval_version": __version__})
+        if records and self.out_dir is not None:
+            doc = {"real_images": n, "ganeval_version": __version__, "baselines": records}
+            atomic_write_text(os.path.join(self.out_dir, BASELINES_FILE), json.dumps(doc, indent=1) + "\n")
+
+    def grid_name(self, kimg: float | None, step: int | None) -> str:
+        """The file name of this call's sample grid: ``fakes<kimg>.png`` with kimg zero-padded
+        to six digits before the point, so that name order is training order, as for the
+        reference trainer's ``fakes000030.png`` (the report shows the last by name); by step,
+        or by call count, when no kimg is given."""
+        if kimg is not None:
+            return f"fakes{kimg:010.3f}.png"
+        return f"fakes-step{step if step is not None else self._calls:09d}.png"
 
     def _fake_batches(self, generate: Callable[[torch.Tensor], Any]) -> Iterable[tuple[int, torch.Tensor]]:
         rank, world = dist_info()
@@ -187,13 +277,18 @@ class Evaluator:
         t0 = time.time()
         for o in self._objects.values():
             o.reset(real=False)
+        shown: list[torch.Tensor] = []  # this process's first `grid` fakes, for the sample grid
         for start, batch in self._fake_batches(generate):
             for o in self._objects.values():
                 o.update(batch, real=False, start=start)
+            shown.append(batch[:max(0, self.grid - sum(map(len, shown)))])
         gen_seconds = time.time() - t0
         results = {name: o.compute() for name, o in self._objects.items()}
+        self._calls += 1
         if dist_info()[0] != 0:
             return {}
+        if self.grid and self.out_dir is not None:
+            save_grid(torch.cat(shown), os.path.join(self.out_dir, self.grid_name(kimg, step)))
         for name, r in results.items():
             r.seed = self.seed
             r.seconds += gen_seconds / len(results)

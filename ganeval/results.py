@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 from .errors import DataError
 
-__all__ = ["MetricResult", "non_finite"]
+__all__ = ["MetricResult", "non_finite", "provenance"]
 
 # The numeric fields of an error-bar record (`ganeval.metrics.uncertainty.summarize`).
 _BAR_FIELDS = ("mean", "std", "lo", "hi")
@@ -55,6 +55,22 @@ def non_finite(result: Mapping[str, Any]) -> str | None:
     return None
 
 
+def provenance(inputs: Mapping[str, Mapping[str, Any]], device: Any) -> dict[str, Any]:
+    """The provenance record every result carries (``MetricResult.provenance``, and so every
+    ``--json`` and ``-o`` file): `inputs` (per set, e.g. ``{"real": {"path": ..., "fingerprint":
+    ...}}``, see `ganeval.io.inputs.input_record`), the ganeval and torch versions, the `device`
+    the metric ran on and a UTC timestamp (ISO 8601, seconds).  Built in one place
+    (`ganeval.metrics.base.StreamingMetric.compute`), so the API and the CLI write the same."""
+    import datetime
+    import sys
+
+    from . import __version__
+    torch = sys.modules.get("torch")  # a metric has imported it; never import torch only to name it
+    return {"inputs": {k: dict(v) for k, v in inputs.items()}, "ganeval_version": __version__,
+            "torch_version": str(torch.__version__) if torch is not None else None, "device": None if device is None else str(device),
+            "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+
+
 @dataclasses.dataclass
 class MetricResult:
     """One metric's outcome.
@@ -73,6 +89,10 @@ class MetricResult:
     seed: int | None = None
     seconds: float = 0.0
     uncertainty: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    # Where the result came from (`provenance`): inputs and their fingerprints, versions, device
+    # and time.  Kept out of `settings`, which say what changes the numbers: two runs of the
+    # same protocol differ here (the time at least) and must still compare equal there.
+    provenance: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def value(self) -> float:
@@ -81,6 +101,17 @@ class MetricResult:
 
     def __getitem__(self, key: str) -> float:
         return self.values[key]
+
+    def __str__(self) -> str:
+        """One line: the headline value, its error bar if any, and the image counts, e.g.
+        ``FID = 321.2 (fid; real 256, fake 256)``; `table()` has every value, `repr()` every field."""
+        v = self.values.get(self.primary)
+        head = f"{self.primary} = {v:.6g}" if isinstance(v, (int, float)) else f"{self.metric}: {self.values}"
+        u = self.uncertainty.get(self.primary)
+        if isinstance(u, dict) and "std" in u:
+            head += f" ± {u['std']:.2g}"
+        counts = ", ".join(f"{k} {n}" for k, n in self.num_images.items())
+        return f"{head} ({self.metric}{'; ' + counts if counts else ''})"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

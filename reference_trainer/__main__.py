@@ -24,7 +24,7 @@ import torch
 from ganeval.cli.boundary import BoundaryGroup, debug_option, set_debug
 from ganeval.cli.options import check_count_option, check_output_dir, check_output_file, seed_option, writable_target
 from ganeval.device import validate_device
-from ganeval.errors import UsageError
+from ganeval.errors import Interrupted, UsageError
 from ganeval.options import check_seed
 
 from . import checkpoint as ckpt
@@ -149,10 +149,12 @@ def cli(debug: bool) -> None:
               help="Bootstrap error bars for msssim/fid/is/kid from B resamples of their pairs or features (0: off).")
 @seed_option(default=None, help="Training seed, 0 to 2**32 - 1 (default: the preset's).")
 @click.option("--device", default=None, callback=_check_device, help=_DEVICE_HELP)
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="CPU threads for torch (default: $GANEVAL_THREADS, else 1, the fastest on a busy machine).")
 @debug_option
 @click.pass_context
 def train_cmd(ctx, preset, data, out, sets, resume, metrics, metrics_kimg, metrics_num, metrics_repeats,
-              metrics_bootstrap, seed, device):
+              metrics_bootstrap, seed, device, threads):
     """Train (or --resume) a ProGAN."""
     from .train import setup_distributed, train
     if metrics_repeats or metrics_bootstrap:  # refused now, not at the first evaluation of a running job
@@ -185,7 +187,14 @@ def train_cmd(ctx, preset, data, out, sets, resume, metrics, metrics_kimg, metri
                           is not click.core.ParameterSource.DEFAULT, say=rank == 0)
     evaluator = (_RunEvaluator(cfg, run_dir, metrics, metrics_num, str(device), repeats=metrics_repeats,
                                bootstrap=metrics_bootstrap) if metrics else None)
-    path = train(cfg, run_dir, evaluator=evaluator, resume=resume_path, device=str(device))
+    try:
+        path = train(cfg, run_dir, evaluator=evaluator, resume=resume_path, device=str(device), threads=threads)
+    except KeyboardInterrupt:
+        # One line, not a traceback: where training can be continued from, if anywhere.
+        last = ckpt.latest(run_dir) if run_dir.is_dir() else None
+        where = (f"last checkpoint {last}; continue with --resume {run_dir}" if last is not None
+                 else "no checkpoint was written yet")
+        raise Interrupted(f"interrupted; {where}") from None
     if rank == 0:
         click.echo(str(path))
 

@@ -1,6 +1,7 @@
 """`make demo`: the main job end to end on built-in data, in a few minutes on 2 CPU cores.
 
-1. builds the built-in real dataset (random crops of scikit-image's photos);
+1. builds the built-in real dataset (`shapes`: coloured discs, squares, triangles and rings
+   on gradients, which a person can judge at a glance);
 2. trains the reference ProGAN with the `cpu-tiny` preset, with ganeval hooks measuring SWD
    and MS-SSIM on the EMA generator during training;
 3. evaluates the final EMA generator (SWD, MS-SSIM, and FID/IS when Inception weights are
@@ -16,14 +17,40 @@ import argparse
 import glob
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
 
 
-def _run(cmd: list[str], check: bool = True) -> subprocess.CompletedProcess:
+class _Stopped(Exception):
+    """A step failed or was interrupted; the child has already said why."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def _run(cmd: list[str]) -> None:
+    """Run one step as a child process; a failure or Ctrl-C stops the demo with its code.
+
+    Ctrl-C in a terminal reaches the child too, which then stops on its own and says where
+    its outputs are; the child is given a few seconds for that (and is sent SIGINT itself when
+    only the demo got the signal), and is terminated only if it does not stop."""
     print("\n$ " + " ".join(shlex.quote(c) for c in cmd), flush=True)
-    return subprocess.run(cmd, check=check)
+    child = subprocess.Popen(cmd)
+    try:
+        code = child.wait()
+    except KeyboardInterrupt:
+        try:
+            child.send_signal(signal.SIGINT)
+            child.wait(timeout=10)
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            child.terminate()
+            child.wait()
+        raise _Stopped(130) from None
+    if code != 0:
+        raise _Stopped(code)
 
 
 def _inception_metrics() -> str:
@@ -42,6 +69,19 @@ def _inception_metrics() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _demo(argv)
+    except _Stopped as e:
+        if e.code == 130:
+            print("\ndemo interrupted; what it made so far is in its --out folder (rerun `make demo` to start again)",
+                  file=sys.stderr, flush=True)
+        return e.code
+    except KeyboardInterrupt:  # between two steps
+        print("\ndemo interrupted", file=sys.stderr, flush=True)
+        return 130
+
+
+def _demo(argv: list[str] | None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="demo_out")
     ap.add_argument("--resolution", type=int, default=32)
@@ -53,8 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     data, runs = os.path.join(args.out, "data"), os.path.join(args.out, "runs")
     samples, report = os.path.join(args.out, "samples"), os.path.join(args.out, "report")
 
-    _run([py, "-m", "reference_trainer.dataset", "builtin", data, "--resolution", str(args.resolution),
-          "--num", str(args.num_real)])
+    _run([py, "-m", "reference_trainer.dataset", "builtin", data, "--kind", "shapes",
+          "--resolution", str(args.resolution), "--num", str(args.num_real)])
     _run([py, "-m", "reference_trainer", "train", "--preset", "cpu-tiny", "--data", data, "--out", runs,
           "--metrics", "swd,msssim"])
     run_dir = sorted(glob.glob(os.path.join(runs, "*")), key=os.path.getmtime)[-1]
@@ -66,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     final = os.path.join(run_dir, "final-metrics.json")
     real = os.path.join(data, f"res{args.resolution:04d}.npy")  # the cache's full-resolution level
     _run([py, "-m", "ganeval", "all", real, samples, "--metrics", metrics, "--num-images", str(args.eval_images),
-          "-o", final, "--quiet"])
+          "-o", final])
     _run([py, "-m", "ganeval", "report", run_dir, "-o", report])
 
     print(f"\nDone in {time.time() - t0:.0f} s.")

@@ -33,6 +33,7 @@ import torch.distributed as dist
 from ganeval.errors import DataError, UsageError
 from ganeval.io.fileio import append_line, atomic_write, atomic_write_text
 from ganeval.options import check_seed
+from ganeval.threads import apply_threads
 
 from . import checkpoint as ckpt
 from .dataset import MultiResDataset, Sampler, build, build_builtin, MANIFEST
@@ -42,13 +43,20 @@ from .networks import D_paper, G_paper
 from .presets import DEFAULTS, int_keys
 from .schedule import lod_changed, training_schedule
 
+# One torch thread unless asked (--threads, $GANEVAL_THREADS): on 2 shared cores 2 threads
+# ran 6-10x slower, and >40x slower beside one busy process per core, while on an idle
+# machine more threads can gain at most the core count on these small layers
+# (benchmarks/bench_threads.py; results in benchmarks/results/threads-cpu-tiny-cpu2.json).
+DEFAULT_THREADS = 1
+
 SCHED_KEYS = ("lod_initial_resolution", "lod_training_kimg", "lod_transition_kimg", "minibatch_base",
               "minibatch_dict", "max_minibatch_per_gpu", "G_lrate_base", "G_lrate_dict", "D_lrate_base",
               "D_lrate_dict", "tick_kimg_base", "tick_kimg_dict")
 
 
 def train(config: dict[str, Any], run_dir: str | os.PathLike, *, evaluator: Callable | None = None,
-          resume: str | os.PathLike | None = None, device: str | None = None, progress: bool = True) -> Path:
+          resume: str | os.PathLike | None = None, device: str | None = None, progress: bool = True,
+          threads: int | None = None) -> Path:
     """Train ProGAN with `config` (see presets.py) into `run_dir`; returns the last checkpoint.
 
     `resume` is a run folder (its newest snapshot) or a checkpoint file; training then
@@ -58,13 +66,18 @@ def train(config: dict[str, Any], run_dir: str | os.PathLike, *, evaluator: Call
     lod and returns images in [-1, 1] nearest-upscaled to full resolution (official Gs
     output is always full size).  Under torchrun, every rank must call this function.
 
+    `threads` sets torch's CPU thread count for the process (None: ``$GANEVAL_THREADS``, else
+    `DEFAULT_THREADS`, 1; see `ganeval.threads`) for the run; the caller's count is restored after.
+
     A run folder this call creates is removed again (with any parent folders created for it)
     when training fails before it has logged anything, so a failed start leaves no husk.
     """
     run_dir = Path(run_dir)
     made = [d for d in (run_dir, *run_dir.parents) if not d.exists()]  # deepest first
+    threads_before = torch.get_num_threads()
     try:
-        return _train(config, run_dir, evaluator=evaluator, resume=resume, device=device, progress=progress)
+        return _train(config, run_dir, evaluator=evaluator, resume=resume, device=device, progress=progress,
+                      threads=threads)
     except BaseException:
         started = any((run_dir / name).exists() for name in ("log.jsonl", "metrics.jsonl")) or ckpt.snapshots(run_dir)
         if made and not started and int(os.environ.get("RANK", "0")) == 0:
@@ -75,10 +88,13 @@ def train(config: dict[str, Any], run_dir: str | os.PathLike, *, evaluator: Call
                 except OSError:  # no longer empty: someone else uses it now
                     break
         raise
+    finally:
+        torch.set_num_threads(threads_before)  # the count is the run's, not the calling program's
 
 
 def _train(config: dict[str, Any], run_dir: Path, *, evaluator: Callable | None, resume: str | os.PathLike | None,
-           device: str | None, progress: bool) -> Path:
+           device: str | None, progress: bool, threads: int | None) -> Path:
+    apply_threads(threads, default=DEFAULT_THREADS, what="threads")  # first: a bad count writes no file
     cfg = {**DEFAULTS, **config}
     cfg["seed"] = check_seed(cfg["seed"], "seed")  # torch, numpy and the sampler all derive streams from it
     device, rank, world = setup_distributed(device)
@@ -189,7 +205,8 @@ def _train(config: dict[str, Any], run_dir: Path, *, evaluator: Callable | None,
                         resolution=sched.resolution, minibatch=sched.minibatch, G_lrate=sched.G_lrate,
                         D_lrate=sched.D_lrate, **{k: float(torch.stack(v).float().mean()) for k, v in tick_stats.items()},
                         sec_per_kimg=sec_per_kimg, images_per_s=nimg / max(elapsed, 1e-9),
-                        peak_mem_mb=_peak_mem_mb(device), total_time_s=st["total_time"])
+                        peak_mem_mb=_peak_mem_mb(device), total_time_s=st["total_time"],
+                        threads=torch.get_num_threads())
             if rank == 0:
                 append_line(run_dir / "log.jsonl", json.dumps(line))
                 if st["cur_tick"] % cfg["image_snapshot_ticks"] == 0 or done:
@@ -316,7 +333,7 @@ def _open_data(cfg: dict, run_dir: Path, rank: int, world: int) -> MultiResDatas
     src = cfg["data"]
     path = data_cache_path(cfg, run_dir)
     if rank == 0 and src in (None, "builtin"):
-        build_builtin(path, cfg["resolution"] or 32, cfg["builtin_num"], seed=0)
+        build_builtin(path, cfg["resolution"] or 32, cfg["builtin_num"], seed=0, kind=cfg["builtin_kind"])
     elif rank == 0 and path != Path(src) and not (path / MANIFEST).is_file():
         try:
             build(src, path, cfg["resolution"], mirror=bool(cfg["mirror_augment"]))

@@ -23,6 +23,8 @@ class _Main(BoundaryGroup):
 def main(ctx: click.Context, debug: bool) -> None:
     """ganeval: GAN evaluation metrics (SWD, MS-SSIM, FID, IS, KID, PR)."""
     set_debug(debug, ctx)
+    from ..threads import apply_threads
+    apply_threads(None)  # $GANEVAL_THREADS for every command; the metric commands' --threads overrides it
 
 
 def _register() -> None:

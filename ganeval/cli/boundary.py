@@ -15,8 +15,9 @@ import os
 import pickle
 import re
 import sys
+import warnings
 import zipfile
-from typing import Any, NoReturn
+from typing import Any, Iterator, NoReturn
 
 import click
 
@@ -135,6 +136,50 @@ def fail(exc: BaseException) -> NoReturn:
     sys.exit(code)
 
 
+def show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: Any = None, line: str | None = None) -> None:
+    """`warnings.showwarning` for the command line: one ``warning: ...`` line on stderr.
+
+    Python's own format adds the category and the source line that raised it, which tell a
+    user nothing; and text written while a tqdm bar is drawn lands on the bar's line.  So the
+    message is cleaned to one line and, when tqdm is loaded, written with `tqdm.write`, which
+    clears every bar first and redraws them after.
+    """
+    text = f"warning: {clean(str(message), limit=None)}"
+    tqdm = sys.modules.get("tqdm")  # never imported here: without tqdm loaded no bar can be drawn
+    if tqdm is not None:
+        tqdm.tqdm.write(text, file=sys.stderr)
+    else:
+        click.echo(text, err=True)
+
+
+def _recording_warnings() -> bool:
+    # catch_warnings(record=True) (pytest, for one) swaps this hook for a list's append; a
+    # showwarning installed over it would take the warnings away from the recorder.
+    impl = getattr(warnings, "_showwarnmsg_impl", None)
+    return getattr(impl, "__name__", "_showwarnmsg_impl") != "_showwarnmsg_impl"
+
+
+@contextlib.contextmanager
+def one_line_warnings(ctx: click.Context | None) -> Iterator[None]:
+    """Show warnings through `show_warning` while a command runs (Python's format with
+    ``--debug``, whose source lines are then wanted; untouched while warnings are recorded)."""
+    if _recording_warnings():
+        yield
+        return
+    saved = warnings.showwarning
+
+    def show(*args: Any, **kw: Any) -> None:
+        # Asked at each warning: a subcommand's --debug is recorded only once it is parsed.
+        (saved if debug_requested(ctx) else show_warning)(*args, **kw)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = saved
+
+
 class BoundaryGroup(click.Group):
     """A click group whose commands end in one line and an exit code instead of a traceback.
 
@@ -146,6 +191,8 @@ class BoundaryGroup(click.Group):
     distributed_commands: tuple[str, ...] = ()
 
     def _join_process_group(self, ctx: click.Context) -> bool:
+        if int(os.environ.get("WORLD_SIZE", "1")) <= 1:  # dist.launched_distributed(), without importing
+            return False                                   # torch for `--help` (ganeval.dist imports it)
         from .. import dist
         from ..errors import UsageError
         if not dist.launched_distributed():
@@ -172,7 +219,8 @@ class BoundaryGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             distributed = self._join_process_group(ctx)
-            out = super().invoke(ctx)
+            with one_line_warnings(ctx):
+                out = super().invoke(ctx)
             if distributed:
                 from .. import dist
                 dist.agree()  # the last sync point: a rank that failed after the others finished

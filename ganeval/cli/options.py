@@ -12,7 +12,6 @@ from typing import Any, Callable
 
 import click
 
-from ..device import validate_device
 from ..errors import DataError, UsageError
 from ..io.fileio import atomic_write_text, check_target
 from ..options import check_seed
@@ -32,6 +31,7 @@ def _flag(param: click.Parameter | None) -> str:
 
 def check_device(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """Click callback for ``--device``: the device as a string, or a usage error if it cannot run."""
+    from ..device import validate_device  # imports torch: not while only --help is parsed
     return None if value is None else str(validate_device(value, what=_flag(param)))
 
 
@@ -102,11 +102,21 @@ def check_metrics(ctx: click.Context, param: click.Parameter, value: str) -> lis
         raise UsageError(f"{_flag(param)}: {e}") from None
 
 
+def _count_option(f: Callable) -> Callable:
+    return click.option("--num-images", "-n", type=click.IntRange(min=1), default=None,
+                        help="Use N images per set (the first N in sorted order unless --random-subset).")(f)
+
+
 def source_options(f: Callable) -> Callable:
     """Options that control how image sources are read."""
+    return _count_option(reading_options(f))  # applied last, so listed first in --help
+
+
+def reading_options(f: Callable) -> Callable:
+    """`source_options` but the count: for a command whose ``-n`` is its own (the leaderboard's
+    has a default and is part of its protocol), so every other reading option stays one
+    declaration."""
     for opt in reversed([
-        click.option("--num-images", "-n", type=click.IntRange(min=1), default=None,
-                     help="Use N images per set (the first N in sorted order unless --random-subset)."),
         click.option("--random-subset", is_flag=True, help="Take a seeded random subset instead of the first N."),
         click.option("--recursive", "-r", is_flag=True, help="Search image directories recursively."),
         click.option("--resize", type=click.IntRange(min=1), default=None,
@@ -120,6 +130,21 @@ def source_options(f: Callable) -> Callable:
     return f
 
 
+quiet_option = click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+
+
+def _apply_threads(ctx: click.Context, param: click.Parameter, value: int | None) -> None:
+    from ..threads import apply_threads  # torch only when a count is given
+    apply_threads(value, what=_flag(param))
+
+
+# Applied while parsing (never during --help), so commands take no extra argument.
+threads_option = click.option(
+    "--threads", type=click.IntRange(min=1), default=None, expose_value=False, callback=_apply_threads,
+    help="CPU threads for torch (default: $GANEVAL_THREADS, else torch's one per core); 1 is much faster on a "
+         "machine busy with other work.")
+
+
 def run_options(f: Callable) -> Callable:
     """Options that control where and how a metric runs and reports."""
     for opt in reversed([
@@ -128,7 +153,8 @@ def run_options(f: Callable) -> Callable:
         click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout."),
         click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, callback=check_output_file,
                      help=OUTPUT_HELP),
-        click.option("--quiet", "-q", is_flag=True, help="No progress bars."),
+        quiet_option,
+        threads_option,
         debug_option,
     ]):
         f = opt(f)

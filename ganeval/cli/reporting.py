@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import click
 
-from ..inception.protocol import DEFAULT as DEFAULT_PROTOCOL, PROTOCOLS
+from ..inception.names import DEFAULT as DEFAULT_PROTOCOL, PROTOCOL_NAMES as PROTOCOLS
 
 from . import main
 from .boundary import set_debug
-from .options import DEVICE_HELP, bootstrap_option, check_device, check_output_dir, repeats_options, seed_option
+from .options import (DEVICE_HELP, bootstrap_option, check_device, check_output_dir, quiet_option, reading_options,
+                      repeats_options, seed_option)
 
 
 @main.command("report")
@@ -17,6 +18,10 @@ from .options import DEVICE_HELP, bootstrap_option, check_device, check_output_d
 @click.option("--title", default="ganeval report", show_default=True)
 def report_cmd(run_dirs, out, title):
     """HTML and markdown report (plots, samples, final metrics, protocol) of RUN_DIRS.
+
+    Reads each run's metrics.jsonl, log.jsonl, the last fakes*.png, reals.png and
+    real-baselines.json, and every final-metrics*.json in the run folder or its parent
+    (ganeval all REAL FAKE -o RUN/final-metrics.json writes one).
 
     \b
     Example:
@@ -32,6 +37,7 @@ def report_cmd(run_dirs, out, title):
               help="NAME=PATH: an image folder/zip/npz, a trainer checkpoint .pt, or a run directory. Repeat.")
 @click.option("--metrics", "-m", default="swd", show_default=True, help="Comma-separated metrics.")
 @click.option("--num-images", "-n", type=click.IntRange(min=2), default=1024, show_default=True)
+@reading_options
 @seed_option()
 @click.option("--store", default="leaderboard", show_default=True, type=click.Path(file_okay=False),
               callback=check_output_dir,
@@ -47,9 +53,10 @@ def report_cmd(run_dirs, out, title):
 @click.option("--device", default=None, callback=check_device, help=DEVICE_HELP)
 @bootstrap_option
 @repeats_options
+@quiet_option
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
 def leaderboard_cmd(real, entries, metrics, num_images, seed, store, rank_by, rerun, weights, protocol, device,
-                    bootstrap, repeats, redraw, debug):
+                    bootstrap, repeats, redraw, quiet, debug, random_subset, **reading):
     """Rank many entries under one protocol against one reference set.
 
     \b
@@ -66,5 +73,6 @@ def leaderboard_cmd(real, entries, metrics, num_images, seed, store, rank_by, re
     run_leaderboard(real, [Entry.parse(e) for e in entries], store, metrics=metrics.split(","),
                     num_images=num_images, seed=seed, weights=weights, device=device, rank_by=rank_by,
                     rerun=rerun, log=lambda s: click.echo(s, err=True), bootstrap=bootstrap, repeats=repeats,
-                    redraw=redraw, protocol=protocol)
+                    redraw=redraw, protocol=protocol, subset="random" if random_subset else "first", quiet=quiet,
+                    **reading)
     click.echo(markdown_table(store))

@@ -9,6 +9,7 @@ only moments are needed, after `ganeval.inception.stats.load_stats` has checked 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 import warnings
 from pathlib import Path
@@ -20,8 +21,11 @@ from .. import __version__
 from ..device import resolve_device
 from ..dist import broadcast, is_main, reduce_to_rank0
 from ..errors import DataError
-from .weights import WeightsInfo, load_inception, warn_cache_unwritable
+from ..options import check_count_arg, check_input_range, check_seed
+from .weights import WeightsInfo, load_inception, no_logits_error, warn_cache_unwritable
 from ..progress import progress
+from ..io import sources as _sources
+from ..io.inputs import input_record
 from ..io.sources import open_source, skipped_total
 from .protocol import DEFAULT as DEFAULT_PROTOCOL, get_protocol
 from .stats import FeatureStats, LoadedStats, cache_key, cache_path, is_stats_file, load_stats, save_stats
@@ -44,6 +48,20 @@ def inception(weights: str | None = None, device: Any = None, allow_pickle: bool
     if key not in _MODELS:
         _MODELS[key] = load_inception(weights, dev, allow_pickle=allow_pickle)
     return _MODELS[key]
+
+
+def require_logits(weights: str | None = None, device: Any = None) -> WeightsInfo:
+    """The `WeightsInfo` of the weights in use, or a `WeightsError` that names the command or
+    file that gives IS when they have no classifier layer.
+
+    IS needs the logits; callers check this before they read any image, so a missing layer
+    costs the time to load the weights, not a pass over the data (the network is loaded once
+    per process either way, see `inception`).
+    """
+    _, info = inception(weights, device)
+    if not info.has_logits:
+        raise no_logits_error(info)
+    return info
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +102,7 @@ def extract(source: Any, *, features: bool = False, logits: bool = False, weight
     proto = get_protocol(protocol).name
     model, info = inception(weights, device)
     if logits and not info.has_logits:
-        model.logits_unbiased(torch.zeros(1, 2048))  # raises the clear WeightsError
+        raise no_logits_error(info)  # before the set is opened, let alone read
     net = Extractor("inception", extractor_id(proto), POOL3_DIM, info.sha256,
                     lambda x, lg: model(x, with_logits=lg, protocol=proto), has_logits=info.has_logits, protocol=proto)
     stats = extract_features(net, source, features=features, logits=logits, num_images=num_images, subset=subset,
@@ -109,7 +127,10 @@ def extract_features(net: Extractor, source: Any, *, features: bool = False, log
         if (features and not stats.features) or (logits and not stats.logits):
             raise DataError(f"{source}: holds only mu/sigma; KID, PR, IS, density/coverage and --bootstrap need the "
                             "images (or statistics saved with `ganeval stats --features`)")
-        return stats if is_main() else _empty(stats.keep_features, stats.keep_logits, net.dim)
+        if not is_main():
+            return _empty(stats.keep_features, stats.keep_logits, net.dim)
+        stats.input = input_record(source)  # the provenance of results made from it (a file: its sha256)
+        return stats
     # The one dict the source is opened with is the one the cache is keyed on, so an option
     # added to open_source cannot change the numbers without changing the key.
     source_options = dict(num_images=num_images, subset=subset, seed=seed, **source_kw)
@@ -128,6 +149,7 @@ def extract_features(net: Extractor, source: Any, *, features: bool = False, log
         if broadcast(usable):
             if hit is not None:
                 hit.skipped = meta["skipped_files"] if skip_bad else None
+                hit.input = input_record(source, src, fp, content_hash)
             return hit if is_main() else _empty(features, logits, net.dim)
         path = _writable(path) if is_main() else None
     keep = fp is not None  # a cached entry serves every later metric, so it keeps everything
@@ -144,6 +166,7 @@ def extract_features(net: Extractor, source: Any, *, features: bool = False, log
     if merged.n == 0:
         raise DataError(f"{src.name}: no images could be read")
     merged.skipped = skipped
+    merged.input = input_record(source, src, fp, content_hash)  # fingerprinted here when the cache did not
     if path is not None:
         try:
             save_stats(path, merged, **stats_meta(net.sha256, net.id, source_options.get("resize")),
@@ -182,17 +205,43 @@ def _empty(features: bool, logits: bool, dim: int = POOL3_DIM) -> FeatureStats:
     return FeatureStats(dim, keep_features=features, keep_logits=logits)
 
 
+def canonical_source_options(source_options: dict[str, Any]) -> dict[str, Any]:
+    """`source_options` (what `open_source` received) in one canonical form: every `open_source`
+    option present, defaults filled in, values as `open_source` checks them (``(-1, 1)`` and
+    ``[-1.0, 1.0]`` are one range, ``recursive=0`` is False).  So ``ganeval fid`` (which passes
+    no ``input_range``), ``ganeval all`` and the `Evaluator` (which pass ``input_range=None``)
+    and the API (which passes only what it was given) key one set alike.
+
+    The seed is dropped unless it picks a random subset: the first N images do not depend on
+    it, and keying it would make every ``--seed`` (which KID also uses for its subsets)
+    recompute the same features.
+    """
+    # The options `ganeval.io.sources.open_source` declares (looked up there, not through this
+    # module's name for it, which tests replace with stubs).
+    params = inspect.signature(_sources.open_source).parameters
+    opts = {k: p.default for k, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    opts.update(source_options)
+    opts["num_images"] = None if opts["num_images"] is None else check_count_arg(opts["num_images"], "num_images")
+    opts["seed"], opts["input_range"] = check_seed(opts["seed"]), check_input_range(opts["input_range"])
+    opts["recursive"], opts["skip_bad"] = bool(opts["recursive"]), bool(opts["skip_bad"])
+    opts["resize"] = None if opts["resize"] is None else int(opts["resize"])
+    if opts["subset"] != "random":
+        opts.pop("seed")
+    return opts
+
+
 def statistics_key(fingerprint: str, content_hash: bool, source_options: dict[str, Any], weights_sha256: str,
                    extractor: str = EXTRACTOR) -> str:
-    """The cache key of a set's statistics: its fingerprint, how it was taken, and its options.
+    """The cache key of a set's statistics: its fingerprint, how it was taken, and its options
+    (`source_options`, what `open_source` received, in `canonical_source_options`' form, so a
+    default left out and a default passed give one key).
 
-    `source_options` is exactly what `open_source` received.  The seed is dropped unless it
-    picks a random subset: the first N images do not depend on it, and keying it would make
-    every ``--seed`` (which KID also uses for its subsets) recompute the same features.
+    Key compatibility: the canonical form is exactly what ``ganeval all``, `evaluate` and the
+    leaderboard passed before (every option, ``input_range`` included, checked values), so
+    their entries stay valid; entries written by ``fid``/``stats``/the one-shot API before
+    (which left options out) get a new key and are extracted once more.
     """
-    opts = dict(source_options)
-    if opts.get("subset", "first") != "random":
-        opts.pop("seed", None)
+    opts = canonical_source_options(source_options)
     return cache_key(content=fingerprint, fingerprint="content" if content_hash else "metadata",
                      source_options=opts, extractor=extractor, weights=weights_sha256, version=__version__)
 

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 from ..errors import UsageError
 from ..resample import pil_coeffs
+from .names import DEFAULT, PROTOCOL_NAMES
 from .resize import resize_tf1_bilinear
 
 INPUT_SIZE = 299
@@ -90,7 +91,8 @@ PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (
     Protocol("torchmetrics", "torch-bilinear-antialias-299", "torchmetrics 1.9.0 (antialias=True, its default)",
              _torchmetrics),
 )}
-DEFAULT = "tf1"
+if tuple(PROTOCOLS) != PROTOCOL_NAMES:  # names.py is what the CLI offers; it must say the same
+    raise ImportError(f"ganeval.inception.names lists {PROTOCOL_NAMES}, protocol.py defines {tuple(PROTOCOLS)}")
 
 
 def get_protocol(name: str | None) -> Protocol:

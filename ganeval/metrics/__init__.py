@@ -6,68 +6,105 @@ module here plus one `register_metric` call (see ARCHITECTURE.md).
 """
 from __future__ import annotations
 
+from importlib import import_module
+from typing import Any
+
 from ..options import RunOptions
-from .dc import Coverage, Density, coverage_from_stats, density_from_stats, run_coverage, run_density
-from .fd import FD, run_fd_dinov2
-from .fid import FID, fid, fid_from_stats
-from .isc import InceptionScore, inception_score, is_from_stats
-from .kid import KID, kid, kid_from_stats
-from .msssim import MSSSIM, ms_ssim, pairs_for
-from .prc import PrecisionRecall, pr_from_stats, precision_recall
-from .registry import MetricSpec, get_metric, metric_names, register_metric
-from .swd import DEFAULT_NUM_IMAGES, SWD, swd
+from .registry import LazyRef, MetricSpec, get_metric, metric_names, register_metric
 
 __all__ = ["MetricSpec", "register_metric", "get_metric", "metric_names", "RunOptions",
            "SWD", "MSSSIM", "FID", "InceptionScore", "KID", "PrecisionRecall"]
 
+# Metric modules import torch: they load when a metric first runs or is named here, not when
+# the registry is listed (``ganeval all --help``); see `LazyRef` and ganeval/__init__.py.
+# (`swd`, `fid` and `kid` are the submodules here; their functions are ganeval.swd etc.)
+_LAZY = {"SWD": "swd", "DEFAULT_NUM_IMAGES": "swd", "MSSSIM": "msssim", "ms_ssim": "msssim",
+         "pairs_for": "msssim", "FID": "fid", "fid_from_stats": "fid", "InceptionScore": "isc",
+         "inception_score": "isc", "is_from_stats": "isc", "KID": "kid", "kid_from_stats": "kid",
+         "PrecisionRecall": "prc", "precision_recall": "prc", "pr_from_stats": "prc", "Density": "dc",
+         "Coverage": "dc", "density_from_stats": "dc", "coverage_from_stats": "dc", "run_density": "dc",
+         "run_coverage": "dc", "FD": "fd", "run_fd_dinov2": "fd"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _ref(name: str) -> LazyRef:
+    return LazyRef(f"{__name__}.{_LAZY[name]}:{name}")
+
 
 def _run_swd(real, fake, o: RunOptions):
+    from .swd import DEFAULT_NUM_IMAGES, swd
     return swd(real, fake, num_images=o.num_images or DEFAULT_NUM_IMAGES, repeats=o.repeats, redraw=o.redraw,
                **o.stream_kw())
 
 
 def _run_msssim(real, fake, o: RunOptions):
+    from .msssim import ms_ssim, pairs_for
     return ms_ssim(fake, num_pairs=pairs_for(o.num_images), bootstrap=o.bootstrap, **o.stream_kw())
 
 
+def _run_fid(real, fake, o: RunOptions):
+    from .fid import fid
+    return fid(real, fake, bootstrap=o.bootstrap, **o.inception_kw())
+
+
+def _run_is(real, fake, o: RunOptions):
+    from .isc import inception_score
+    return inception_score(fake, bootstrap=o.bootstrap, **o.inception_kw())
+
+
+def _run_kid(real, fake, o: RunOptions):
+    from .kid import kid
+    return kid(real, fake, bootstrap=o.bootstrap, **o.inception_kw())
+
+
+def _run_pr(real, fake, o: RunOptions):
+    from .prc import precision_recall
+    return precision_recall(real, fake, bootstrap=o.bootstrap, **o.inception_kw())
+
+
 register_metric(MetricSpec(
-    "swd", "SWDx1e3_avg", lower_is_better=True, needs_real=True, streaming=SWD, run=_run_swd,
+    "swd", "SWDx1e3_avg", lower_is_better=True, needs_real=True, streaming=_ref("SWD"), run=_run_swd,
     summary="sliced Wasserstein distance x1e3 per Laplacian level (ProGAN)", values=("SWDx1e3_avg",),
     value_prefix="SWDx1e3_", rank_priority=0))
 register_metric(MetricSpec(
-    "msssim", "MS-SSIM", lower_is_better=True, needs_real=False, streaming=MSSSIM, run=_run_msssim,
+    "msssim", "MS-SSIM", lower_is_better=True, needs_real=False, streaming=_ref("MSSSIM"), run=_run_msssim,
     summary="mean MS-SSIM of consecutive fake pairs (diversity; ProGAN)", values=("MS-SSIM",)))
 register_metric(MetricSpec(
-    "fid", "FID", lower_is_better=True, needs_real=True, streaming=FID, inception="pool3",
-    run=lambda real, fake, o: fid(real, fake, bootstrap=o.bootstrap, **o.inception_kw()), from_stats=fid_from_stats,
+    "fid", "FID", lower_is_better=True, needs_real=True, streaming=_ref("FID"), inception="pool3",
+    run=_run_fid, from_stats=_ref("fid_from_stats"),
     summary="Frechet Inception distance", values=("FID",), rank_priority=1))
 register_metric(MetricSpec(
-    "is", "IS_mean", lower_is_better=False, needs_real=False, streaming=InceptionScore, inception="logits",
-    run=lambda real, fake, o: inception_score(fake, bootstrap=o.bootstrap, **o.inception_kw()), from_stats=is_from_stats,
+    "is", "IS_mean", lower_is_better=False, needs_real=False, streaming=_ref("InceptionScore"), inception="logits",
+    run=_run_is, from_stats=_ref("is_from_stats"),
     summary="Inception Score of the fakes", values=("IS_mean", "IS_std"), rank_priority=3))
 register_metric(MetricSpec(
-    "kid", "KID_mean", lower_is_better=True, needs_real=True, streaming=KID, inception="pool3",
-    keeps_features=True, run=lambda real, fake, o: kid(real, fake, bootstrap=o.bootstrap, **o.inception_kw()),
-    from_stats=kid_from_stats, summary="kernel Inception distance", values=("KID_mean", "KID_std"),
+    "kid", "KID_mean", lower_is_better=True, needs_real=True, streaming=_ref("KID"), inception="pool3",
+    keeps_features=True, run=_run_kid,
+    from_stats=_ref("kid_from_stats"), summary="kernel Inception distance", values=("KID_mean", "KID_std"),
     rank_priority=2))
 register_metric(MetricSpec(
-    "pr", "precision", lower_is_better=False, needs_real=True, streaming=PrecisionRecall, inception="pool3",
-    keeps_features=True, run=lambda real, fake, o: precision_recall(real, fake, bootstrap=o.bootstrap, **o.inception_kw()),
-    from_stats=pr_from_stats, summary="improved precision and recall", values=("precision", "recall"),
+    "pr", "precision", lower_is_better=False, needs_real=True, streaming=_ref("PrecisionRecall"), inception="pool3",
+    keeps_features=True, run=_run_pr,
+    from_stats=_ref("pr_from_stats"), summary="improved precision and recall", values=("precision", "recall"),
     rank_priority=4))
 
 # Density and coverage (Naeem et al. 2020): two entries, one computation (dc.py remembers it per pair of sets).
 register_metric(MetricSpec(
-    "density", "density", lower_is_better=False, needs_real=True, streaming=Density, inception="pool3",
-    keeps_features=True, run=run_density, from_stats=density_from_stats, values=("density",), in_default=False,
-    summary="real k-NN balls holding each fake, over k (fidelity, Naeem et al. 2020)"))
+    "density", "density", lower_is_better=False, needs_real=True, streaming=_ref("Density"), inception="pool3",
+    keeps_features=True, run=_ref("run_density"), from_stats=_ref("density_from_stats"), values=("density",),
+    in_default=False, summary="real k-NN balls holding each fake, over k (fidelity, Naeem et al. 2020)"))
 register_metric(MetricSpec(
-    "coverage", "coverage", lower_is_better=False, needs_real=True, streaming=Coverage, inception="pool3",
-    keeps_features=True, run=run_coverage, from_stats=coverage_from_stats, values=("coverage",), in_default=False,
-    summary="share of real k-NN balls holding a fake (diversity, Naeem et al. 2020)"))
+    "coverage", "coverage", lower_is_better=False, needs_real=True, streaming=_ref("Coverage"), inception="pool3",
+    keeps_features=True, run=_ref("run_coverage"), from_stats=_ref("coverage_from_stats"), values=("coverage",),
+    in_default=False, summary="share of real k-NN balls holding a fake (diversity, Naeem et al. 2020)"))
 
 # Fréchet distance on DINOv2 ViT-L/14 features (Stein et al. 2023); needs no Inception, loads its own weights.
 register_metric(MetricSpec(
-    "fd_dinov2", "FD_DINOv2", lower_is_better=True, needs_real=True, streaming=FD, run=run_fd_dinov2,
+    "fd_dinov2", "FD_DINOv2", lower_is_better=True, needs_real=True, streaming=_ref("FD"), run=_ref("run_fd_dinov2"),
     values=("FD_DINOv2",), value_prefix="FD_DINOv2", in_default=False,
     summary="Frechet distance on DINOv2 ViT-L/14 features (Stein et al. 2023)"))

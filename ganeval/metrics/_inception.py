@@ -43,7 +43,10 @@ class InceptionMetric(FeatureBootstrap, StreamingMetric):
 
     def _network(self):
         from ..inception.features import inception
+        from ..inception.weights import no_logits_error
         model, self.info = inception(self.weights, self.device)
+        if self.keep_logits and not self.info.has_logits:
+            raise no_logits_error(self.info)  # at the first batch, saying where to get the layer
         return model
 
     def _accumulate(self, acc: FeatureStats, images: torch.Tensor, start: int | None = None) -> None:
@@ -57,6 +60,15 @@ class InceptionMetric(FeatureBootstrap, StreamingMetric):
         self.real = load_stats(path, weights_sha256=self.info.sha256, allow_weights_mismatch=allow_weights_mismatch,
                                protocol=self.protocol)
         self._real_synced = True
+        self.real_ready = True
+
+    def measure_real(self, real: Any, **extract_kw: Any) -> None:
+        """Take the real side from `extract` (one cached pass; `extract_kw` go to it), so a
+        training run's `Evaluator` and ``ganeval fid`` on the same set share one cache entry."""
+        from ..inception.features import extract
+        self.real, self.info = extract(real, features=self.keep_features, weights=self.weights, device=self.device,
+                                       seed=self.seed, protocol=self.protocol, **extract_kw)
+        self._real_synced = True  # under torchrun rank 0 holds the merged set, the others an empty one
         self.real_ready = True
 
     def load(self, real: FeatureStats | None, fake: FeatureStats, info: Any) -> None:
@@ -74,6 +86,7 @@ class InceptionMetric(FeatureBootstrap, StreamingMetric):
         from ..inception.features import extract
         from ..inception.stats import is_stats_file
         t0 = time.time()
+        self.ask(extract_kw.get("num_images"))
         kw = dict(features=self.keep_features, weights=self.weights, device=self.device, seed=self.seed,
                   protocol=self.protocol, **extract_kw)
         # A mu/sigma file as the real side of a bootstrapped FID stays fixed (the bootstrap

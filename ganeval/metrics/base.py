@@ -13,9 +13,10 @@ from typing import Any
 import torch
 
 from .. import dist
+from ..counts import check_counts
 from ..errors import UsageError
 from ..options import check_input_range, check_seed
-from ..results import MetricResult
+from ..results import MetricResult, provenance
 from ..io.sources import to_uint8
 
 __all__ = ["StreamingMetric"]
@@ -90,7 +91,40 @@ class StreamingMetric:
         result = self._with_uncertainty(self._result(self.real, fake), self.real, fake)
         if counts:  # files a --skip-bad run left out change the numbers: they are part of the settings
             result.settings["skipped_files"] = counts
+        self._check_counts(result)
+        result.provenance = provenance(self._inputs(), getattr(self, "device", None) or result.settings.get("device"))
         return result
+
+    # -- counts and provenance: every result, one-shot or streamed, gets them here ------
+    #: What `requested` counts ("images" per set; MS-SSIM: "pairs"), the floor under which the
+    #: value is known to be biased (FID: 2048) and why.  See `ganeval.counts`.
+    count_unit = "images"
+    min_count: int | None = None
+    minimum_note = ""
+    #: The count this run asked for (`ask`); None: every image given.
+    requested: int | None = None
+    #: Provenance records of the inputs (`ganeval.io.inputs.input_record`) per set, set by the
+    #: one-shot functions; None: taken from the accumulators (extracted statistics carry theirs).
+    inputs: dict[str, dict[str, Any]] | None = None
+
+    def ask(self, num_images: int | None) -> None:
+        """Say how many images per set this run asked for (None: all), so that `compute` warns
+        and records it when a set holds fewer (`ganeval.counts`)."""
+        self.requested = num_images
+
+    def _used(self, result: MetricResult) -> Any:
+        return dict(result.num_images)
+
+    def _check_counts(self, result: MetricResult) -> None:
+        rec = check_counts(f"{result.metric} {self.count_unit}", self.requested, self._used(result),
+                           minimum=self.min_count, minimum_note=self.minimum_note)
+        result.settings.setdefault("counts", {})[self.count_unit] = rec
+
+    def _inputs(self) -> dict[str, dict[str, Any]]:
+        if self.inputs is not None:
+            return self.inputs
+        sides = (("real", self.real), ("fake", self.fake)) if self.uses_real else (("images", self.fake),)
+        return {side: acc.input for side, acc in sides if isinstance(getattr(acc, "input", None), dict)}
 
     #: Files left out under ``skip_bad`` per set, set by the one-shot functions (SWD, MS-SSIM);
     #: extracted statistics carry their own count (``FeatureStats.skipped``).

@@ -11,7 +11,6 @@ Weights are the extractor's own (``weights=`` / ``$GANEVAL_DINOV2_WEIGHTS`` / th
 from __future__ import annotations
 
 import time
-import warnings
 from typing import Any
 
 import torch
@@ -38,11 +37,8 @@ def _names(model: str) -> tuple[str, str]:
 
 
 def fd_from_stats(a: FeatureStats, b: FeatureStats, info: DINOv2WeightsInfo, seed: int = 0) -> MetricResult:
-    """FD between two sets' DINOv2 statistics, warning when a set has fewer images than dimensions."""
-    for s, side in ((a, "real"), (b, "fake")):
-        if s.n and s.n < a.dim:
-            warnings.warn(f"{side}: {s.n} images give a rank-deficient {a.dim}x{a.dim} covariance; "
-                          "FD is biased upward and not comparable with FDs on more images", stacklevel=3)
+    """FD between two sets' DINOv2 statistics (the warning for sets with fewer images than
+    dimensions is `FD`'s, given once per result by `ganeval.counts`)."""
     name, key = _names(info.model)
     settings = {"network": f"dinov2-{info.model}", "feature": "cls-token final-norm", "resize": "pil-bicubic-224",
                 "normalize": "imagenet-mean-std", "weights_sha256": info.sha256, "weights_format": info.format}
@@ -60,6 +56,11 @@ class FD(FeatureBootstrap, StreamingMetric):
             raise UsageError(f"unknown feature extractor {features!r}; choose from {', '.join(FEATURES)}")
         self.config = config_of(model)
         self.name = _names(self.config.name)[0]
+        # Fewer images than feature dimensions give a rank-deficient covariance (ganeval.counts).
+        d = self.config.dim
+        self.min_count = d
+        self.minimum_note = (f"fewer than {d} images give a rank-deficient {d}x{d} covariance: FD is biased upward and "
+                             "not comparable with FDs on more images")
         self.seed, self.device = seed, resolve_device(device)
         self.weights, self.allow_download = weights, allow_download
         self.info: DINOv2WeightsInfo | None = None
@@ -115,6 +116,7 @@ def fd(real: Any, fake: Any, *, features: str = "dinov2", model: str | ViTConfig
     from ..dinov2.features import extract_dinov2
     t0 = time.time()
     metric = FD(seed, device, model, weights, allow_download, features, bootstrap=bootstrap)
+    metric.ask(num_images)
     args = dict(model=metric.config, weights=weights, features=bool(bootstrap), num_images=num_images, seed=seed,
                 device=device, batch_size=batch_size, cache=cache, quiet=quiet, allow_download=allow_download, **kw)
     a, info = extract_dinov2(real, **args)

@@ -22,7 +22,7 @@ import scipy.linalg
 
 from ..inception.weights import WeightsInfo
 from ..results import MetricResult
-from ..inception.stats import FeatureStats, ResampledStats, warn_small
+from ..inception.stats import FeatureStats, ResampledStats
 from ._inception import InceptionMetric, protocol_settings
 
 __all__ = ["LowRank", "frechet_distance", "frechet_distance_of_stats", "trace_sqrt_product", "fid",
@@ -133,10 +133,8 @@ def fid(real: Any, fake: Any, *, weights: str | None = None, num_images: int | N
 
 
 def fid_from_stats(a: FeatureStats, b: FeatureStats, info: WeightsInfo, seed: int = 0) -> MetricResult:
-    """FID between two sets' statistics, warning for sets under 2048 images."""
-    for s, name in ((a, "real"), (b, "fake")):
-        if s.n:
-            warn_small(s.n, name)
+    """FID between two sets' statistics (the warning for sets under 2048 images is `FID`'s,
+    given once per result by `ganeval.counts`)."""
     value = frechet_distance_of_stats(a, b)
     settings = {"network": "inception-2015-12-05", "feature": "pool3", **protocol_settings(a, b),
                 "weights_sha256": info.sha256, "weights_format": info.format}
@@ -147,6 +145,9 @@ class FID(InceptionMetric):
     """Streaming FID: ``update(images, real=...)``; ``compute()`` gives ``FID``."""
 
     name = "fid"
+    min_count = 2048  # pool3's width: fewer images give a rank-deficient covariance
+    minimum_note = ("fewer than 2048 images give a rank-deficient 2048x2048 covariance: FID is biased upward and "
+                    "not comparable with FIDs on 2048+ images")
 
     def _result(self, real: FeatureStats, fake: FeatureStats) -> MetricResult:
         return fid_from_stats(real, fake, self.info, self.seed)

@@ -8,12 +8,12 @@ size, with a warning, instead of failing.
 """
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
 import torch
 
+from ..counts import check_counts, count_record
 from ..errors import DataError
 from ..inception.weights import WeightsInfo
 from ..results import MetricResult
@@ -41,8 +41,8 @@ def kid_from_features(a: torch.Tensor, b: torch.Tensor, num_subsets: int = 100, 
     n = min(a.shape[0], b.shape[0])
     if n < 2:
         raise DataError(f"KID needs at least 2 images per set, got {n}")
-    if subset_size > n:
-        warnings.warn(f"KID subset size {subset_size} capped at {n}, the smaller set's size", stacklevel=2)
+    if subset_size > n:  # said in one line by the rule every metric's counts follow
+        check_counts("KID subset size", subset_size, n, short_note=f"capped at {n}, the smaller set's size")
         subset_size = n
     rng = np.random.RandomState(seed)
     a64, b64 = a.double(), b.double()
@@ -71,7 +71,7 @@ def kid_from_stats(a: FeatureStats, b: FeatureStats, info: WeightsInfo, num_subs
     """KID from two sets' statistics that kept their features."""
     mean, std, used = kid_from_features(a.all_features(), b.all_features(), num_subsets, subset_size, seed)
     settings = {"num_subsets": num_subsets, "subset_size": used, "kernel": "poly3", "weights_sha256": info.sha256,
-                **protocol_settings(a, b)}
+                **protocol_settings(a, b), "counts": {"subset_size": count_record(subset_size, used)}}
     return MetricResult("kid", {"KID_mean": mean, "KID_std": std}, "KID_mean", settings,
                         {"real": a.n, "fake": b.n}, seed)
 

@@ -32,6 +32,7 @@ from ..errors import DataError
 from ..options import check_count_arg
 from ..progress import progress
 from ..results import MetricResult
+from ..io.inputs import input_record
 from ..io.sources import open_source, skipped_total, to_uint8
 from .base import StreamingMetric
 from .uncertainty import bootstrap, check_count
@@ -357,15 +358,24 @@ class MSSSIM(StreamingMetric):
 
     name = "msssim"
     uses_real = False
+    count_unit = "pairs"
 
     def __init__(self, max_pairs: int | None = None, seed: int = 0, *, bootstrap: int = 0) -> None:
         self.max_pairs, self.seed = max_pairs, seed
+        self.requested = max_pairs  # the pairs asked for; fewer when the set is smaller (ganeval.counts)
         self.bootstrap = check_count(bootstrap, "bootstrap")
         self.source_name = "images"  # named in errors; the one-shot sets the source's name
         super().__init__()
 
     def _new(self, real: bool) -> MSSSIMAccumulator:
         return MSSSIMAccumulator(self.max_pairs, keep_values=bool(self.bootstrap))
+
+    def ask(self, num_images: int | None) -> None:
+        """A run of `num_images` images asks for half as many pairs (`pairs_for`)."""
+        self.requested = None if num_images is None else pairs_for(num_images)
+
+    def _used(self, result: MetricResult) -> int:
+        return result.num_images["pairs"]
 
     def _accumulate(self, acc: MSSSIMAccumulator, images: torch.Tensor, start: int | None = None) -> None:
         acc.update(images, start)
@@ -406,6 +416,7 @@ def ms_ssim(images: Any, *, num_pairs: int | None = DEFAULT_NUM_PAIRS, device: A
     metric = MSSSIM(num_pairs, seed, bootstrap=bootstrap)  # checks the seed before any image is read
     src = open_source(images, num_images=n, seed=seed, **source_kw)
     metric.source_name = src.name
+    metric.inputs = {"images": input_record(images, src)}
     total = len(src) if not callable(images) else n
     # Pairs are consecutive images of the whole set: shares of even-sized batches keep them whole.
     unit = batch_size + batch_size % 2 if rank_world()[1] > 1 else batch_size

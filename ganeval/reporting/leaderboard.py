@@ -7,8 +7,10 @@ image count, seed, ganeval version, the reference set's content fingerprint, the
 sha256 of Inception (and of DINOv2 for ``fd_dinov2``) and the error-bar settings.  The store directory keeps ``protocol.json`` and one result file
 per finished entry, each written atomically, so a crash loses nothing finished and a rerun
 skips what is done.  A store made under another protocol is refused: rankings across
-protocols are meaningless.  Each result also records its entry's resolved path and content
-fingerprint, so an entry whose files changed under the same name is refused instead of being
+protocols are meaningless.  The reference set is identified by its fingerprint, not by the
+path it was given as (kept in the protocol for people to read), so the same folder reached
+from another directory is the same protocol.  Each result also records its entry's resolved
+path and content fingerprint, so an entry whose files changed under the same name is refused instead of being
 skipped with its old number, until ``rerun`` names it.  With error bars (``repeats`` for SWD,
 ``bootstrap`` for feature metrics) each row also says whether its difference from the next
 row is significant, from the paired replicates (`ganeval.metrics.uncertainty`).
@@ -48,6 +50,9 @@ from .report import _md
 __all__ = ["Entry", "EntryKind", "register_entry_kind", "protocol_for", "run_leaderboard", "rank"]
 
 PROTOCOL_KEYS = ("id", "real", "real_fingerprint", "metrics", "num_images", "seed", "resolution", "ganeval_version")
+# In the protocol for people to read, left out of its identity: the reference set is known by
+# its fingerprint, and the path as typed depends on the directory the command ran in.
+INFORMATIONAL_KEYS = ("id", "real")
 RESULT_KEYS = ("entry", "kind", "path", "protocol", "results")
 # A row's own columns: a stored value of one of these names would overwrite them.
 ROW_KEYS = ("rank", "entry", "kind", "path", "vs_next", "vs_next_diff", "vs_next_lo", "vs_next_hi")
@@ -129,15 +134,17 @@ class Entry:
         k = self._kind()
         return self.path if k is None else k.sample(self.checkpoint(), num, seed, device)
 
-    def fingerprint(self) -> str:
+    def fingerprint(self, **source_kw: Any) -> str:
         """What must be unchanged for a stored result of this entry to still be its result.
 
-        An image set's source fingerprint; a checkpoint's sha256; for a run directory, its
-        newest checkpoint's path and sha256, since a new snapshot changes what is sampled.
+        An image set's source fingerprint (opened with `source_kw`, the `open_source` options
+        it is measured with: ``recursive`` changes which files it holds); a checkpoint's
+        sha256; for a run directory, its newest checkpoint's path and sha256, since a new
+        snapshot changes what is sampled.
         """
         ckpt = self.checkpoint()
         if ckpt is None:
-            return open_source(self.path).fingerprint()
+            return open_source(self.path, **source_kw).fingerprint()
         digest = f"sha256:{_sha256_file(ckpt)}"
         return digest if self.kind() == "checkpoint" else f"{ckpt.resolve()} {digest}"
 
@@ -152,16 +159,25 @@ def _sha256_file(path: Path) -> str:
 
 def protocol_for(real: str, metrics: Sequence[str], num_images: int, seed: int,
                  weights: str | None = None, *, bootstrap: int = 0, repeats: int = 0,
-                 redraw: str = "patches", protocol: str = "tf1") -> dict[str, Any]:
+                 redraw: str = "patches", protocol: str = "tf1", recursive: bool = False,
+                 resize: int | None = None, subset: str = "first", skip_bad: bool = False) -> dict[str, Any]:
     """The protocol: everything that must match for two results to be ranked together.
 
     The error-bar settings (`bootstrap`, `repeats`, `redraw`) are part of it when set: the
-    paired comparison of neighbours needs every entry's replicates drawn alike.
+    paired comparison of neighbours needs every entry's replicates drawn alike; so are the
+    reading options that change which pixels are measured (`resize`, `recursive`, `subset`,
+    `skip_bad`).  Its ``id`` hashes everything but the `real` path as given (see
+    `INFORMATIONAL_KEYS`): the reference set counts by its fingerprint.
     """
-    src = open_source(real, num_images=num_images)
+    src = open_source(real, num_images=num_images, seed=seed, recursive=recursive, resize=resize, subset=subset,
+                      skip_bad=skip_bad)
     proto: dict[str, Any] = {"real": str(real), "real_fingerprint": src.fingerprint(), "metrics": sorted(metrics),
                              "num_images": num_images, "seed": seed, "resolution": list(src.resolution or ()),
                              "ganeval_version": __version__}
+    # Only when set, so the protocols (and ids) of stores made without them are unchanged.
+    reading = dict(resize=resize, recursive=recursive, subset=subset if subset != "first" else None,
+                   skip_bad=skip_bad)
+    proto.update({k: v for k, v in reading.items() if v})
     if bootstrap:
         proto["bootstrap"] = bootstrap
     if repeats:
@@ -175,8 +191,14 @@ def protocol_for(real: str, metrics: Sequence[str], num_images: int, seed: int,
         from ..dinov2.weights import locate as locate_dinov2
         from ..inception.weights import sha256_of
         proto["dinov2_weights_sha256"] = sha256_of(locate_dinov2("vitl14")[0])
-    proto["id"] = hashlib.sha256(json.dumps(proto, sort_keys=True).encode()).hexdigest()[:16]
+    proto["id"] = protocol_id(proto)
     return proto
+
+
+def protocol_id(proto: dict[str, Any]) -> str:
+    """The identity of a protocol: a hash of everything in it but `INFORMATIONAL_KEYS`."""
+    kept = {k: v for k, v in proto.items() if k not in INFORMATIONAL_KEYS}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _load_json(path: Path, what: str, advice: str) -> Any:
@@ -190,11 +212,14 @@ def _load_json(path: Path, what: str, advice: str) -> Any:
         raise DataError(f"{path}: not a {what} (not UTF-8 text); {advice}") from None
 
 
-def _check_store(store: Path, proto: dict[str, Any]) -> None:
-    """Refuse a store made under another protocol, or whose protocol.json is unreadable."""
+def _check_store(store: Path, proto: dict[str, Any]) -> dict[str, Any]:
+    """The store's own protocol when it is `proto` (compared by `protocol_id`, so a store made
+    with the reference set given by another path, or made before the path left the identity,
+    still matches); `proto` for a new store.  Refuses a store made under another protocol, or
+    whose protocol.json is unreadable."""
     pfile = store / "protocol.json"
     if not pfile.exists():
-        return
+        return proto
     advice = "restore it, or use a new --store directory"
     old = _load_json(pfile, "leaderboard protocol", advice)
     if not isinstance(old, dict):
@@ -202,10 +227,11 @@ def _check_store(store: Path, proto: dict[str, Any]) -> None:
     missing = [k for k in PROTOCOL_KEYS if k not in old]
     if missing:
         raise DataError(f"{pfile}: not a leaderboard protocol (missing {', '.join(missing)}); {advice}")
-    if old["id"] != proto["id"]:
-        diff = sorted(k for k in set(old) | set(proto) if old.get(k) != proto.get(k) and k != "id")
+    if protocol_id(old) != proto["id"]:
+        diff = sorted(k for k in set(old) | set(proto) if old.get(k) != proto.get(k) and k not in INFORMATIONAL_KEYS)
         raise UsageError(f"{store}: holds results under another protocol (differs in {', '.join(diff)}); "
                          "use a new --store directory to rank under this one")
+    return old  # its id is the one its result files carry
 
 
 def _read_result(path: Path, protocol_id: str | None = None) -> dict[str, Any]:
@@ -314,7 +340,10 @@ def run_leaderboard(real: str, entries: Sequence[Entry], store: str | os.PathLik
                     weights: str | None = None, device: Any = None, rank_by: str | None = None,
                     rerun: Sequence[str] = (), evaluate_fn: Callable[..., list[MetricResult]] | None = None,
                     log: Callable[[str], None] = print, bootstrap: int = 0, repeats: int = 0,
-                    redraw: str = "patches", protocol: str = "tf1") -> list[dict[str, Any]]:
+                    redraw: str = "patches", protocol: str = "tf1", recursive: bool = False,
+                    resize: int | None = None, subset: str = "first", skip_bad: bool = False,
+                    batch_size: int = 64, workers: int | None = None,
+                    quiet: bool = True) -> list[dict[str, Any]]:
     """Evaluate every entry not yet stored under this protocol, then return the ranked rows.
 
     A stored entry is skipped only if its resolved path and fingerprint are those it was
@@ -326,6 +355,10 @@ def run_leaderboard(real: str, entries: Sequence[Entry], store: str | os.PathLik
     With `bootstrap` (feature metrics) or `repeats` (SWD), every result carries replicates
     drawn alike for all entries, and each row says whether its difference from the next
     row in the ranking is significant (`rank`).
+
+    `recursive`, `resize`, `subset` and `skip_bad` read every set as the metric commands do
+    and are part of the protocol; `batch_size`, `workers` and `quiet` (no progress bars)
+    change no number.
     """
     from ..evaluate import evaluate
     evaluate_fn = evaluate_fn or evaluate
@@ -338,19 +371,24 @@ def run_leaderboard(real: str, entries: Sequence[Entry], store: str | os.PathLik
     from ..metrics.uncertainty import check_count
     bootstrap, repeats = check_count(bootstrap, "--bootstrap"), check_count(repeats, "--repeats")
     check_error_bars(resolve(metrics), bootstrap=bootstrap, repeats=repeats)
+    if any(get_metric(m).inception == "logits" for m in metrics):
+        from ..inception.features import require_logits
+        require_logits(weights, device)  # IS without the classifier layer: refused before any set is opened
+    reading = dict(recursive=recursive, resize=resize, subset=subset, skip_bad=skip_bad)
     proto = protocol_for(real, metrics, num_images, seed, weights, bootstrap=bootstrap, repeats=repeats,
-                         redraw=redraw, protocol=protocol)
+                         redraw=redraw, protocol=protocol, **reading)
     error_bars = {k: proto[k] for k in ("bootstrap", "repeats", "redraw") if k in proto}
     key = rank_by or default_rank_value(metrics)
     _check_rank_key(key, metrics, proto["resolution"])
-    _check_store(store, proto)
+    inception_protocol = proto.get("inception_protocol")
+    proto = _check_store(store, proto)
     todo = []
     for e in entries:
         target = store / "results" / f"{e.name}.json"
-        path, fingerprint = str(Path(e.path).resolve()), e.fingerprint()
+        path, fingerprint = str(Path(e.path).resolve()), e.fingerprint(recursive=recursive, resize=resize)
         if target.exists() and e.name not in rerun:
             _unchanged(e, _read_result(target, proto["id"]), path, fingerprint)
-            log(f"{e.name}: already measured under protocol {proto['id']}, unchanged, skipped")
+            log(f"{e.name}: unchanged since it was measured, skipped")  # the protocol is in the table's header
         else:
             todo.append((e, target, path, fingerprint))
     # Every file this run will write is checked before the first entry is measured: a link or
@@ -364,8 +402,9 @@ def run_leaderboard(real: str, entries: Sequence[Entry], store: str | os.PathLik
     for e, target, path, fingerprint in todo:
         log(f"{e.name}: {'re-' if target.exists() else ''}evaluating {e.kind()} {e.path}")
         results = evaluate_fn(real, e.images(num_images, seed, device), list(metrics), num_images=num_images,
-                              seed=seed, device=device, weights=weights, **error_bars,
-                              **({"protocol": proto["inception_protocol"]} if "inception_protocol" in proto else {}))
+                              seed=seed, device=device, weights=weights, batch_size=batch_size, workers=workers,
+                              quiet=quiet, **reading, **error_bars,
+                              **({"protocol": inception_protocol} if inception_protocol else {}))
         record = {"entry": e.name, "path": e.path, "resolved_path": path, "kind": e.kind(),
                   "fingerprint": fingerprint, "protocol": proto["id"], "results": [r.to_dict() for r in results]}
         for r in record["results"]:
@@ -375,7 +414,7 @@ def run_leaderboard(real: str, entries: Sequence[Entry], store: str | os.PathLik
                                 f"for it: check its images ({e.path})")
         atomic_write_text(target, json.dumps(record, indent=1, allow_nan=False))
     rows = rank(store, key, protocol_id=proto["id"])
-    _write_tables(store, proto, rows)
+    _write_tables(store, proto, rows, key)
     return rows
 
 
@@ -430,16 +469,49 @@ def _significance(rows: list[dict[str, Any]], bars: list[dict[str, Any]], key: s
                        vs_next_diff=d["difference"], vs_next_lo=d["lo"], vs_next_hi=d["hi"])
 
 
-def _write_tables(store: Path, proto: dict[str, Any], rows: list[dict[str, Any]]) -> None:
-    sig = ["vs_next", "vs_next_diff", "vs_next_lo", "vs_next_hi"]
+_SIGNIFICANCE = ("vs_next", "vs_next_diff", "vs_next_lo", "vs_next_hi")
+
+
+def columns(rows: Sequence[dict[str, Any]], key: str) -> list[str]:
+    """The table's columns: rank, entry, the value ranked by (`key`) and its error bar, the
+    other values in the order the metric commands print them, the entry's kind, and the
+    comparison with the next row.
+
+    Values keep the order of the stored results (each is a result as ``ganeval all`` made
+    it, its values in the order its command prints them), taken across rows as first seen.
+    """
+    seen = list(dict.fromkeys(k for r in rows for k in r))
+    bar = [c for c in (f"{key}_std", f"{key}_lo", f"{key}_hi") if c in seen]
+    values = [k for k in seen if k not in ROW_KEYS and k != key and k not in bar]
+    return ["rank", "entry", key, *bar, *values, "kind", *(c for c in _SIGNIFICANCE if c in seen)]
+
+
+def _directed(metrics: Sequence[str], key: str) -> set[str]:
+    """Columns that get a direction marker: the ranked value and every metric's reported
+    values but the spreads (an ``_std`` has no better direction)."""
+    specs = resolve(metrics)
+    return {key} | {v for s in specs for v in (s.values or (s.primary,)) if not v.endswith("_std")}
+
+
+def _marked(column: str, directed: set[str]) -> str:
+    if column not in directed:
+        return column
+    return f"{column} {'↓' if lower_is_better(column) else '↑'}"
+
+
+def _write_tables(store: Path, proto: dict[str, Any], rows: list[dict[str, Any]], key: str) -> None:
     present = {k for r in rows for k in r}
-    cols = (["rank", "entry", "kind"] + sorted(present - {"rank", "entry", "kind", "path", *sig})
-            + [c for c in sig if c in present])
-    header = (f"protocol {proto['id']}: real={proto['real']} metrics={','.join(proto['metrics'])} "
+    cols = columns(rows, key)
+    directed = _directed(proto["metrics"], key)
+    lower = lower_is_better(key)
+    header = (f"protocol {proto['id']}: real={proto['real']} (fingerprint {proto['real_fingerprint'][:12]}) "
+              f"metrics={','.join(proto['metrics'])} "
               f"num_images={proto['num_images']} seed={proto['seed']} ganeval={proto['ganeval_version']}"
               + (f" weights={proto['weights_sha256'][:12]}" if "weights_sha256" in proto else "")
               + (f" bootstrap={proto['bootstrap']}" if "bootstrap" in proto else "")
-              + (f" repeats={proto['repeats']} redraw={proto['redraw']}" if "repeats" in proto else ""))
+              + (f" repeats={proto['repeats']} redraw={proto['redraw']}" if "repeats" in proto else "")
+              + "".join(f" {k}={proto[k]}" for k in ("resize", "recursive", "subset", "skip_bad") if k in proto)
+              + f"; ranked by {_marked(key, {key})} (↓ lower is better, ↑ higher is better)")
     if "vs_next" in present:
         header += ("; vs_next: is the difference from the next row significant (95% interval of the paired "
                    "differences over the same resamples/seeds excludes 0)")
@@ -447,16 +519,20 @@ def _write_tables(store: Path, proto: dict[str, Any], rows: list[dict[str, Any]]
     # The comment is for tools that look for the protocol id; the full protocol is in the
     # bold line (escaped like every cell) and in leaderboard.json.
     md = [f"<!-- ganeval leaderboard, protocol {_comment(proto['id'])} -->", f"**{_md(header)}**", "",
-          "| " + " | ".join(_md(c) for c in cols) + " |", "|---" * len(cols) + "|"]
+          "| " + " | ".join(_md(_marked(c, directed)) for c in cols) + " |", "|---" * len(cols) + "|"]
     md += ["| " + " | ".join(_md(fmt(r.get(c, ""))) for c in cols) + " |" for r in rows]
     atomic_write_text(store / "leaderboard.md", "\n".join(md) + "\n")
+    # The CSV's header holds the plain value names (what a script indexes a column by); the
+    # direction is in leaderboard.json's "rank_by" and in the markdown.
     buf = io.StringIO()
     w = csv.writer(buf)  # QUOTE_MINIMAL: cells with quotes, commas, CR or LF are quoted
     w.writerow([_csv_cell(c) for c in cols])
     w.writerows([_csv_cell(r.get(c, "")) for c in cols] for r in rows)
     atomic_write_text(store / "leaderboard.csv", buf.getvalue())
-    atomic_write_text(store / "leaderboard.json", json.dumps({"protocol": proto, "rows": rows}, indent=1,
-                                                             allow_nan=False))
+    ordered = [{c: r[c] for c in [*cols, "path"] if c in r} for r in rows]
+    atomic_write_text(store / "leaderboard.json", json.dumps(
+        {"protocol": proto, "rank_by": {"value": key, "lower_is_better": lower}, "columns": cols, "rows": ordered},
+        indent=1, allow_nan=False))
 
 
 # OWASP's CSV-injection rule: a spreadsheet evaluates a cell starting with one of these.
@@ -478,8 +554,11 @@ def _comment(s: str) -> str:
 
 
 def markdown_table(store: str | os.PathLike) -> str:
-    """The store's leaderboard.md, as text."""
+    """The store's leaderboard.md as text to print: without its first line, an HTML comment
+    for tools that look for the protocol id, which the header line below it also states
+    (printed, the protocol would appear twice)."""
     p = Path(store) / "leaderboard.md"
     if not p.exists():
         raise DataError(f"{store}: no leaderboard.md yet")
-    return read_bounded(p, MAX_STORE_FILE_BYTES).decode("utf-8", errors="replace")
+    lines = read_bounded(p, MAX_STORE_FILE_BYTES).decode("utf-8", errors="replace").splitlines()
+    return "\n".join(lines[1:] if lines and lines[0].startswith("<!--") else lines)

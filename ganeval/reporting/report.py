@@ -4,8 +4,11 @@ A run directory (the reference trainer's, or any loop using `ganeval.hooks.Evalu
 ``metrics.jsonl`` (one record per metric evaluation), optionally ``log.jsonl`` (one per
 training tick), ``config.json`` and sample grids ``fakes*.png``.  `build_report` plots every
 metric value against kimg with the runs overlaid, training curves from the logs, shows the
-latest sample grid of each run, a table of final metrics and the exact protocol (image
-counts, seeds, weights hash, ganeval version).  Records with error bars (``uncertainty``:
+latest sample grid of each run beside its ``reals.png``, the final evaluations found beside
+the run (``final-metrics*.json``, labelled by image count), the last evaluation during training,
+the real-set baselines (``real-baselines.json``), each value's direction (lower or higher is
+better, from the metric registry) and the exact protocol in words (image counts, seeds, weights
+hash, ganeval version); the file names are `ganeval.io.runfiles`' and `.evaluations`'.  Records with error bars (``uncertainty``:
 std and 95% interval) get shaded bands on the curves and ``value ± std [lo, hi]`` in the
 table.  The page is self-contained: relative image
 paths, inline CSS, no scripts or external resources.
@@ -39,6 +42,8 @@ from urllib.parse import quote
 
 from ..errors import DataError
 from ..io.fileio import atomic_write, atomic_write_text, check_target, read_bounded
+from ..io.runfiles import BASELINES_FILE, FAKES_GLOB, FINAL_GLOB, REALS_GRID
+from .evaluations import direction, find_finals, read_baselines, readable
 
 __all__ = ["read_jsonl", "read_run", "build_report", "MAX_JSONL_BYTES", "MAX_CONFIG_BYTES", "MAX_GRID_BYTES"]
 
@@ -99,9 +104,12 @@ def _finite(x: Any) -> bool:
         return False
 
 
+def _dict(x: Any) -> dict[str, Any]:
+    return x if isinstance(x, dict) else {}
+
+
 def _values(rec: dict[str, Any]) -> dict[str, Any]:
-    v = rec.get("values")
-    return v if isinstance(v, dict) else {}
+    return _dict(rec.get("values"))
 
 
 def _metric(rec: dict[str, Any]) -> str:
@@ -126,16 +134,17 @@ def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
             config = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise DataError(f"{d / 'config.json'}: not valid JSON ({e})") from None
-    grid = _latest_grid(d)
+    grid, reals = _latest_grid(d, FAKES_GLOB), _latest_grid(d, REALS_GRID)
     return {"name": d.name, "path": str(d), "metrics": metrics, "log": log, "grid": grid and grid[0],
-            "grid_bytes": grid and grid[1], "config": config}
+            "grid_bytes": grid and grid[1], "reals": reals and reals[0], "reals_bytes": reals and reals[1],
+            "config": config, "finals": find_finals(d), "baselines": read_baselines(d)}
 
 
-def _latest_grid(d: Path) -> tuple[Path, bytes] | None:
-    """The newest ``fakes*.png`` of run folder `d` that is a regular file inside it and a PNG
-    that decodes, with its bytes (the very bytes checked are the ones copied); every other
-    candidate is skipped with a warning naming it."""
-    for p in sorted(d.glob("fakes*.png"), reverse=True):
+def _latest_grid(d: Path, pattern: str) -> tuple[Path, bytes] | None:
+    """The last file matching `pattern` in name order (``fakes*.png``, ``reals.png``) in run
+    folder `d` that is a regular file inside it and a PNG that decodes, with its bytes (the very
+    bytes checked are the ones copied); every other candidate is skipped with a warning naming it."""
+    for p in sorted(d.glob(pattern), reverse=True):
         try:
             data = read_bounded(p, MAX_GRID_BYTES, within=d)
         except (DataError, OSError) as e:
@@ -225,12 +234,26 @@ def _non_finite(runs: list[dict[str, Any]]) -> list[tuple[str, str, str, Any, An
                 for f, b in (bar or {}).items():
                     if not _finite(b):
                         out.append((run["name"], path, f"{k} ({_metric(rec)}) error bar {f}", x, b))
+        for path, rec, what in _extra_results(run):
+            for k, v in _values(rec).items():
+                if _num(v) is not None and not _finite(v):
+                    out.append((run["name"], path, f"{k} ({_metric(rec)}, {what})", None, v))
+                for f, b in (_bar(rec, k) or {}).items():
+                    if not _finite(b):
+                        out.append((run["name"], path, f"{k} ({_metric(rec)}, {what}) error bar {f}", None, b))
         path = os.path.join(run["path"], "log.jsonl")
         for rec in run["log"]:
             for k, v in rec.items():
                 if _plotted_log_key(k) and _num(v) is not None and not _finite(v):
                     out.append((run["name"], path, f"training {k}", rec.get("kimg"), v))
     return out
+
+
+def _extra_results(run: dict[str, Any]) -> list[tuple[str, dict[str, Any], str]]:
+    """(file, result dict, what) of the run's final evaluations and real-set baselines."""
+    out = [(f["path"], rec, f["label"]) for f in run["finals"] for rec in f["results"]]
+    base = os.path.join(run["path"], BASELINES_FILE)
+    return out + [(base, rec, "real-set baseline") for rec in run["baselines"]]
 
 
 def _tex(s: str) -> str:
@@ -274,12 +297,19 @@ def _final(run: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return last
 
 
-def _protocol(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _protocol(runs: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """One row per distinct protocol (source, metric, counts, seed, weights, version), in words."""
     seen, out = set(), []
     for run in runs:
-        for rec in run["metrics"]:
-            p = {"metric": rec.get("metric"), "num_images": rec.get("num_images"), "seed": rec.get("seed"),
-                 "weights_sha256": rec.get("weights_sha256"), "ganeval_version": rec.get("ganeval_version")}
+        recs = [("metrics.jsonl", rec) for rec in run["metrics"]]
+        recs += [(what, rec) for _, rec, what in _extra_results(run)]
+        for source, rec in recs:
+            # Where a result file keeps its version and weights: top level, settings, provenance.
+            settings = {**_dict(rec.get("provenance")), **_dict(rec.get("settings"))}
+            p = {"source": source, "metric": rec.get("metric"), "num_images": rec.get("num_images"),
+                 "seed": rec.get("seed"), "weights_sha256": rec.get("weights_sha256", settings.get("weights_sha256")),
+                 "ganeval_version": rec.get("ganeval_version", settings.get("ganeval_version"))}
+            p = {k: readable(v) for k, v in p.items()}
             key = json.dumps(p, sort_keys=True)
             if key not in seen:
                 seen.add(key)
@@ -294,6 +324,10 @@ def build_report(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike, 
     run directory.
     """
     runs = [read_run(d) for d in run_dirs]
+    seen: set[str] = set()
+    for r in runs:  # a final evaluation in a parent shared by several runs is shown once
+        r["finals"] = [f for f in r["finals"] if not (os.path.realpath(f["path"]) in seen
+                                                       or seen.add(os.path.realpath(f["path"])))]
     names = [r["name"] for r in runs]
     if len(set(names)) != len(names):  # two runs with one folder name: qualify them by parent
         for r in runs:
@@ -312,13 +346,14 @@ def build_report(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike, 
         fname = "plots/" + _file_name(f"train-{key}", ".png", taken)
         _plot(series, f"training: {key}", key, out / fname)
         plots.append((f"training: {key}", fname))
-    grids = []
+    grids = []  # (run, "generated" or "real", copied path, source file name), generated first
     for r in runs:
-        if r["grid"] is not None:
-            dest = out / "samples" / _file_name(f"{r['name']}-{r['grid'].stem}", ".png", taken)
-            with atomic_write(dest, "wb") as f:
-                f.write(r["grid_bytes"])  # the bytes that were checked to be a PNG, not a second read
-            grids.append((r["name"], f"samples/{dest.name}", r["grid"].name))
+        for kind, src, data in (("generated", r["grid"], r["grid_bytes"]), ("real", r["reals"], r["reals_bytes"])):
+            if src is not None:
+                dest = out / "samples" / _file_name(f"{r['name']}-{src.stem}", ".png", taken)
+                with atomic_write(dest, "wb") as f:
+                    f.write(data)  # the bytes that were checked to be a PNG, not a second read
+                grids.append((r["name"], kind, f"samples/{dest.name}", src.name))
     finals = {r["name"]: _final(r) for r in runs}
     columns = sorted({(m, k) for f in finals.values() for m, rec in f.items() for k in (rec.get("values") or {})})
     protocol = _protocol(runs)
@@ -327,8 +362,9 @@ def build_report(run_dirs: list[str | os.PathLike], out_dir: str | os.PathLike, 
         n = sum(b[1] == path for b in bad)
         warnings.warn(f"{path}: {n} value(s) not finite (NaN or inf); marked in the report and left out of its "
                       "plots", stacklevel=2)
-    atomic_write_text(out / "index.html", _html(title, runs, plots, grids, finals, columns, protocol, bad))
-    atomic_write_text(out / "report.md", _markdown(title, plots, grids, finals, columns, protocol, bad))
+    extra = _extra_tables(runs, finals)
+    atomic_write_text(out / "index.html", _html(title, runs, plots, grids, finals, columns, protocol, bad, extra))
+    atomic_write_text(out / "report.md", _markdown(title, plots, grids, finals, columns, protocol, bad, extra))
     return out / "index.html"
 
 
@@ -344,11 +380,44 @@ def _file_name(stem: str, suffix: str, taken: set[str]) -> str:
 
 
 def _fmt(v: Any, spec: str = ".4g") -> str:
-    """A table cell as plain text; each output format escapes it its own way."""
-    return format(v, spec) if isinstance(v, float) else str(v)
+    """A table cell as plain text (None, e.g. the kimg of a final evaluation, as "—"); each
+    output format escapes it its own way."""
+    return "—" if v is None else format(v, spec) if isinstance(v, float) else str(v)
 
 
-_PROTOCOL_KEYS = ("run", "metric", "num_images", "seed", "weights_sha256", "ganeval_version")
+_PROTOCOL_KEYS = ("run", "source", "metric", "num_images", "seed", "weights_sha256", "ganeval_version")
+_PROTOCOL_HEAD = ("run", "source", "metric", "images", "seed", "weights sha256", "ganeval")
+_EVAL_HEAD = ("file (images)", "metric", "value", "result", "better", "images")
+_BASE_HEAD = ("run", "metric", "value", "result", "measured on", "images")
+_ARROW = {"lower": "↓", "higher": "↑"}
+_LEGEND = "↓ lower is better, ↑ higher is better (directions from ganeval's metric registry)."
+
+
+def _better(metric: Any, key: Any) -> str:
+    d = direction(metric, key)
+    return f"{_ARROW[d]} {d}" if d else "—"
+
+
+def _head(metric: str, key: str) -> str:
+    """A final-table column header: the value name and its direction arrow."""
+    d = direction(metric, key)
+    return f"{key} {_ARROW[d]}" if d else key
+
+
+def _extra_tables(runs, finals) -> dict[str, Any]:
+    """Rows of the final-evaluation and baseline tables, and the image counts of the last
+    in-training evaluations (so a hook's 1024-image value is not taken for a final one)."""
+    evals = [[f"{f['label']} ({f['images']})", _metric(rec), k, _cell(rec, k), _better(_metric(rec), k),
+              readable(rec.get("num_images"))]
+             for r in runs for f in r["finals"] for rec in f["results"] for k in _values(rec)]
+    base = [[r["name"], _metric(rec), k, _cell(rec, k), readable(rec.get("baseline")), readable(rec.get("num_images"))]
+            for r in runs for rec in r["baselines"] for k in _values(rec)]
+    counts: dict[str, dict[str, None]] = {}
+    for f in finals.values():
+        for m, rec in f.items():
+            counts.setdefault(m, {})[readable(rec.get("num_images"))] = None
+    return {"evals": evals, "baselines": base,
+            "counts": "; ".join(f"{m}: {' / '.join(c)}" for m, c in counts.items())}
 
 
 def _table_rows(finals, columns) -> list[list[str]]:
@@ -383,20 +452,29 @@ def _url(path: str) -> str:
 _CSP = "default-src 'none'; img-src 'self' file: data:; style-src 'unsafe-inline'"
 
 
-_NON_FINITE_NOTE = "not finite numbers: marked in the final table and left out of the plots"
+_NON_FINITE_NOTE = "not finite numbers: marked in the tables and left out of the plots"
 
 
-def _html(title, runs, plots, grids, finals, columns, protocol, bad=()) -> str:
+def _html_table(ident: str, head, rows) -> str:
+    return (f'<table id="{ident}"><tr>' + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr>"
+            + "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows) + "</table>")
+
+
+def _html(title, runs, plots, grids, finals, columns, protocol, bad=(), extra=None) -> str:
     from .. import __version__
     e = _e
-    head = "".join(f"<th>{e(k)}</th>" for _, k in columns)
+    extra = extra or {"evals": [], "baselines": [], "counts": ""}
+    head = "".join(f"<th>{e(_head(m, k))}</th>" for m, k in columns)
     body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in _table_rows(finals, columns))
     figs = "".join(f'<figure><img src="{_url(p)}" alt="{e(t)}"><figcaption>{e(t)}</figcaption></figure>'
                    for t, p in plots)
-    samples = "".join(f'<figure><img class="grid" src="{_url(p)}" alt="samples of {e(n)}"><figcaption>{e(n)}: '
-                      f'{e(src)}</figcaption></figure>' for n, p, src in grids)
-    proto = "".join("<tr>" + "".join(f"<td>{e(_fmt(p[k]))}</td>" for k in _PROTOCOL_KEYS) + "</tr>"
-                    for p in protocol)
+    samples = "".join(f'<figure><img class="grid" src="{_url(p)}" alt="{e(kind)} images of {e(n)}"><figcaption>'
+                      f'{e(n)}, {e(kind)}: {e(src)}</figcaption></figure>' for n, kind, p, src in grids)
+    evals = (_html_table("final-evaluations", _EVAL_HEAD, extra["evals"]) if extra["evals"] else
+             f"<p>No final-evaluation files ({e(FINAL_GLOB)} in a run folder or its parent).</p>")
+    base = (_html_table("baselines", _BASE_HEAD, extra["baselines"]) if extra["baselines"] else
+            f"<p>Not measured ({e(BASELINES_FILE)}, written by ganeval.hooks.Evaluator).</p>")
+    proto = _html_table("protocol", _PROTOCOL_HEAD, [[p[k] for k in _PROTOCOL_KEYS] for p in protocol])
     nonfinite = "" if not bad else (
         f"<h2>Non-finite values</h2><p>{len(bad)} value(s) are {_NON_FINITE_NOTE}.</p>"
         '<table id="nonfinite"><tr><th>run</th><th>value</th><th>kimg</th><th>is</th></tr>'
@@ -413,15 +491,17 @@ th{{background:#f3f3f3}} figure{{display:inline-block;margin:6px}} figcaption{{f
 img{{max-width:540px}} img.grid{{max-width:360px;image-rendering:pixelated}}
 </style></head><body>
 <h1>{e(title)}</h1>
-<p>{len(runs)} run(s): {", ".join(e(r["name"]) for r in runs)}. Generated by ganeval {e(__version__)}.</p>
-<h2>Final metrics</h2>
+<p>{len(runs)} run(s): {", ".join(e(r["name"]) for r in runs)}. Generated by ganeval {e(__version__)}.
+{e(_LEGEND)}</p>
+<h2>Final evaluation</h2>{evals}
+<h2>Last evaluation during training</h2>
+<p>The last metrics.jsonl record of each metric (images: {e(extra["counts"] or "—")}).</p>
 <table id="final"><tr><th>run</th><th>kimg</th>{head}</tr>{body}</table>
+<h2>Real-set baselines</h2>{base}
 {nonfinite}
 <h2>Latest samples</h2>{samples or "<p>No sample grids found.</p>"}
 <h2>Metrics over training</h2>{figs}
-<h2>Protocol</h2>
-<table id="protocol"><tr><th>run</th><th>metric</th><th>images</th><th>seed</th><th>weights sha256</th>
-<th>ganeval</th></tr>{proto}</table>
+<h2>Protocol</h2>{proto}
 </body></html>
 """
 
@@ -446,17 +526,27 @@ def _md_url(path: str) -> str:
     return quote(path, safe="/")
 
 
-def _markdown(title, plots, grids, finals, columns, protocol, bad=()) -> str:
-    lines = [f"# {_md(title)}", "", "## Final metrics", "",
-             "| run | kimg | " + " | ".join(_md(k) for _, k in columns) + " |",
-             "|---" * (2 + len(columns)) + "|"]
-    lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in _table_rows(finals, columns)]
+def _md_table(head, rows) -> list[str]:
+    return (["| " + " | ".join(_md(h) for h in head) + " |", "|---" * len(head) + "|"]
+            + ["| " + " | ".join(_md(c) for c in row) + " |" for row in rows])
+
+
+def _markdown(title, plots, grids, finals, columns, protocol, bad=(), extra=None) -> str:
+    extra = extra or {"evals": [], "baselines": [], "counts": ""}
+    lines = [f"# {_md(title)}", "", _md(_LEGEND), "", "## Final evaluation", ""]
+    lines += (_md_table(_EVAL_HEAD, extra["evals"]) if extra["evals"] else
+              [_md(f"No final-evaluation files ({FINAL_GLOB} in a run folder or its parent).")])
+    lines += ["", "## Last evaluation during training", "",
+              _md(f"The last metrics.jsonl record of each metric (images: {extra['counts'] or '—'})."), ""]
+    lines += _md_table(["run", "kimg"] + [_head(m, k) for m, k in columns], _table_rows(finals, columns))
+    lines += ["", "## Real-set baselines", ""]
+    lines += (_md_table(_BASE_HEAD, extra["baselines"]) if extra["baselines"] else
+              [_md(f"Not measured ({BASELINES_FILE}, written by ganeval.hooks.Evaluator).")])
     if bad:
         lines += ["", "## Non-finite values", "", f"{len(bad)} value(s) are {_NON_FINITE_NOTE}.", "",
                   "| run | value | kimg | is |", "|---" * 4 + "|"]
         lines += [f"| {_md(n)} | {_md(w)} | {_md(_fmt(x))} | {_md(_fmt(v))} |" for n, _, w, x, v in bad]
     lines += ["", "## Metrics over training", ""] + [f"![{_md(t)}]({_md_url(p)})" for t, p in plots]
-    lines += ["", "## Latest samples", ""] + [f"![{_md(n)}]({_md_url(p)})" for n, p, _ in grids]
-    lines += ["", "## Protocol", "", "| run | metric | images | seed | weights sha256 | ganeval |", "|---" * 6 + "|"]
-    lines += ["| " + " | ".join(_md(_fmt(p[k])) for k in _PROTOCOL_KEYS) + " |" for p in protocol]
+    lines += ["", "## Latest samples", ""] + [f"![{_md(f'{n}, {kind}')}]({_md_url(p)})" for n, kind, p, _ in grids]
+    lines += ["", "## Protocol", ""] + _md_table(_PROTOCOL_HEAD, [[p[k] for k in _PROTOCOL_KEYS] for p in protocol])
     return "\n".join(lines) + "\n"

@@ -1,6 +1,8 @@
 import json
 import os
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
@@ -179,3 +181,126 @@ def test_kid_object_equals_one_shot_and_is_object_needs_logits(crops, tmp_path, 
     assert got.values == pytest.approx(ref.values, rel=1e-6)
     with pytest.raises(WeightsError, match="no classifier layer"):
         InceptionScore(device="cpu").update(b)
+
+
+# --- the Evaluator in a user's own loop (issue 20, item 5) ----------------------------------
+
+def _png(path):
+    from PIL import Image
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def _tile(grid, i, cols, side=32):
+    r, c = divmod(i, cols)
+    return grid[r * side:(r + 1) * side, c * side:(c + 1) * side].transpose(2, 0, 1)
+
+
+def test_evaluator_saves_reals_and_sample_grids_under_the_names_the_report_reads(tmp_path, crops):
+    from ganeval.io.convert import to_uint8
+    from ganeval.reporting.report import build_report
+    real = np.ascontiguousarray(crops[0][:20, :, :32, :32])
+    ev = Evaluator(real, metrics=("msssim",), num_images=12, seed=5, out_dir=tmp_path, latent_dim=8, batch_size=5,
+                   grid=9)
+    for kimg in (0.5, 1.0, 12.25):
+        ev(_toy_generator, kimg=kimg)
+    names = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert names == ["fakes000000.500.png", "fakes000001.000.png", "fakes000012.250.png", "reals.png"]
+    # 9 images make a 3x3 grid, row by row: every tile is the image of that index.
+    reals, fakes = _png(tmp_path / "reals.png"), _png(tmp_path / "fakes000012.250.png")
+    assert reals.shape == fakes.shape == (96, 96, 3)
+    for i in range(9):
+        assert np.array_equal(_tile(reals, i, 3), real[i])
+    g = torch.Generator().manual_seed(6)  # the Evaluator's latents: Generator(seed + 1), batch by batch
+    z = torch.cat([torch.randn(5, 8, generator=g), torch.randn(5, 8, generator=g)])
+    expect = to_uint8(_toy_generator(z), (-1, 1)).numpy()
+    for i in range(9):
+        assert np.array_equal(_tile(fakes, i, 3), expect[i])
+    # The report shows the last grid in name order (the latest kimg) beside the reals.
+    (tmp_path / "run").mkdir()
+    for p in tmp_path.glob("*.png"):
+        p.rename(tmp_path / "run" / p.name)
+    (tmp_path / "metrics.jsonl").rename(tmp_path / "run" / "metrics.jsonl")
+    build_report([tmp_path / "run"], tmp_path / "report")
+    copied = {p.name: p.read_bytes() for p in (tmp_path / "report" / "samples").iterdir()}
+    assert copied == {"run-fakes000012.250.png": (tmp_path / "run" / "fakes000012.250.png").read_bytes(),
+                      "run-reals.png": (tmp_path / "run" / "reals.png").read_bytes()}
+
+
+def test_evaluator_grid_names_sort_in_training_order():
+    ev = Evaluator(np.zeros((4, 3, 16, 16), np.uint8), metrics=("msssim",), num_images=2)
+    kimgs = [0.0, 0.256, 1.0, 9.999, 10.0, 30.0, 100.5, 2000.0]
+    assert sorted(kimgs, key=lambda k: ev.grid_name(k, None)) == kimgs
+    # The reference trainer names its grids fakes{kimg:06d}.png (kimg rounded down): grids of
+    # another whole kimg sort in training order beside them too.
+    assert ev.grid_name(31.0, None) > "fakes000030.png" > ev.grid_name(29.9, None)
+    assert ev.grid_name(None, 7) < ev.grid_name(None, 12)
+
+
+def test_evaluator_records_the_real_set_baselines_once(tmp_path, crops):
+    real = np.ascontiguousarray(crops[0][:48, :, :32, :32])
+    ev = Evaluator(real, metrics=("swd", "msssim"), num_images=40, seed=3, out_dir=tmp_path, latent_dim=8,
+                   batch_size=7)  # batches straddle the halves' boundary at image 20
+    ev(_toy_generator, kimg=0.0)
+    doc = json.loads((tmp_path / "real-baselines.json").read_text())
+    # Independent one-shot paths: SWD of the first 20 reals against the next 20, MS-SSIM of the 40.
+    floor = swd(real[:20], real[20:40], seed=3)
+    diversity = ms_ssim(real[:40])
+    by_metric = {r["metric"]: r for r in doc["baselines"]}
+    assert doc["real_images"] == 40 and set(by_metric) == {"swd", "msssim"}
+    assert by_metric["swd"]["num_images"] == {"real": 20, "fake": 20}
+    for k, v in floor.values.items():
+        assert by_metric["swd"]["values"][k] == pytest.approx(v, rel=1e-6)
+        assert ev.baselines["swd"].values[k] == pytest.approx(v, rel=1e-6)
+    assert by_metric["msssim"]["values"]["MS-SSIM"] == pytest.approx(diversity.value, abs=1e-9)
+    assert "halves" in by_metric["swd"]["baseline"] and "reals" in by_metric["msssim"]["baseline"]
+    # Once: later evaluations do not measure or write them again.
+    (tmp_path / "real-baselines.json").unlink()
+    ev(_toy_generator, kimg=1.0)
+    assert not (tmp_path / "real-baselines.json").exists()
+    assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 4
+
+
+def test_evaluator_without_baselines_or_out_dir_writes_nothing_extra(tmp_path, crops):
+    real = np.ascontiguousarray(crops[0][:16, :, :32, :32])
+    ev = Evaluator(real, metrics=("swd",), num_images=16, out_dir=tmp_path, latent_dim=8, baselines=False)
+    ev(_toy_generator, kimg=0.0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.jsonl", "reals.png"] and ev.baselines == {}
+    ev = Evaluator(real, metrics=("msssim",), num_images=16, latent_dim=8)
+    ev(_toy_generator, kimg=0.0)
+    assert set(ev.baselines) == {"msssim"}  # measured, kept in memory, written nowhere
+
+
+def test_generator_runs_under_no_grad_as_the_readme_says():
+    seen = []
+
+    def generate(z):
+        seen.append(torch.is_grad_enabled())
+        return _toy_generator(z)
+
+    real = torch.zeros(8, 3, 32, 32, dtype=torch.uint8)
+    with torch.enable_grad():
+        Evaluator(real, metrics=("msssim",), num_images=8, latent_dim=8, baselines=False)(generate, kimg=0.0)
+    assert seen == [False]
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Hooks for training loops"):readme.index("## Reports and the leaderboard")]
+    assert "torch.no_grad()" in section and "(batch, C, H, W)" in section and "input_range" in section
+    assert "does **not**\nfire at the end of training" in section
+    # ...and every() indeed does not fire at an end that crosses no boundary.
+    due = every(kimg=10)
+    assert [k for k in (0, 10, 20, 25.3) if due(k)] == [0, 10, 20]
+
+
+def test_metric_result_prints_one_short_line_with_its_headline_value(crops):
+    from ganeval.results import MetricResult
+    a, b = crops[0][:16, :, :32, :32], crops[1][:16, :, :32, :32]
+    for r in (swd(a, b, seed=0), ms_ssim(a), swd(a, b, seed=0, repeats=2)):
+        s = str(r)
+        assert "\n" not in s and len(s) < 80 and len(s) < len(repr(r))
+        assert r.value == r.values[r.primary]  # the README's d.value
+        name, rest = s.split(" = ", 1)
+        assert name == r.primary and float(rest.split()[0]) == pytest.approx(r.value, rel=1e-5)
+        assert all(f"{k} {n}" in s for k, n in r.num_images.items())
+        assert ("±" in s) == bool(r.uncertainty)
+    # A value that is not a number (a hand-built result) still prints, never raises.
+    assert "weird" in str(MetricResult("m", {"x": "weird"}, "x"))

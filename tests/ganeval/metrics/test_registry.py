@@ -34,6 +34,7 @@ def test_streaming_equals_one_shot_in_values_and_settings(name, sizes, crops, ti
     opts = RunOptions(num_images=40, seed=3, cache=False, device="cpu")
     one_shot = spec.run(real, fake, opts)
     m = spec.make(seed=3, device="cpu")
+    m.ask(40)  # the count the one-shot run asked for: recorded in settings["counts"] by both paths
     if spec.needs_real:
         for part in _split(real, sizes):
             m.update(part, real=True)

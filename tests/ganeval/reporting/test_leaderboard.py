@@ -56,7 +56,8 @@ def test_ranks_three_entries_and_resumes_after_a_crash(sets, tmp_path):
     table = (tmp_path / "leaderboard.md").read_text()
     assert "protocol" in table and "num_images=256" in table
     assert json.loads((tmp_path / "leaderboard.json").read_text())["rows"][0]["entry"] == "clean"
-    assert (tmp_path / "leaderboard.csv").read_text().startswith("rank,entry,kind,")  # a header row, no comment
+    # A header row, no comment; the value ranked by comes right after the entry's name.
+    assert (tmp_path / "leaderboard.csv").read_text().startswith("rank,entry,SWDx1e3_avg,")
 
 
 def test_refuses_to_merge_another_protocol(sets, tmp_path):
@@ -323,7 +324,8 @@ def test_hostile_strings_from_store_files_are_escaped_in_every_format(sets, tmp_
     text = (store / "leaderboard.csv").read_text()
     parsed = list(csv.reader(io.StringIO(text)))
     header, *body = parsed
-    assert header[:3] == ["rank", "entry", "kind"] and len(body) == 2 and {len(r) for r in parsed} == {len(header)}
+    assert header[:3] == ["rank", "entry", "SWDx1e3_avg"]  # the ranked value follows the name
+    assert len(body) == 2 and {len(r) for r in parsed} == {len(header)}
     hostile = dict(zip(header, body[1]))
     assert "'" + HOSTILE_VALUE in header  # a column name is a cell too
     assert hostile["entry"] == "'" + HOSTILE_ENTRY and hostile["kind"] == "'" + HOSTILE_KIND  # newline kept, quoted
