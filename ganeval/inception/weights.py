@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 
 from ..errors import WeightsError
-from ..io.fileio import atomic_write
+from ..io.fileio import atomic_write, sha256_of
 from .network import NUM_LOGITS, InceptionV3FID
 
 TORCH_FIDELITY_FILE = "weights-inception-2015-12-05-6726825d.pth"
@@ -86,14 +86,6 @@ def _fid_helper_file() -> Path | None:
         return None
     p = Path(spec.origin).parent / "default_1.pt"
     return p if p.exists() else None
-
-
-def sha256_of(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def candidates(explicit: str | None = None) -> list[tuple[str, Path]]:

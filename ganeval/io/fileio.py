@@ -27,6 +27,7 @@ at most a stated size, and optionally never through a link that leads out of a f
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import stat
@@ -291,3 +292,13 @@ def append_line(path: str | os.PathLike, line: str) -> None:
         raise _named(e, path) from e
     finally:
         os.close(fd)
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    """The sha256 hex digest of the file at `path`, read in 1 MiB blocks (weights, statistics
+    files and checkpoints are named by it in results, caches and protocols)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

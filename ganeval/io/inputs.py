@@ -9,10 +9,10 @@ hashing a whole array again only to name it would cost as much as reading it.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from typing import Any
 
+from .fileio import sha256_of
 from .sources import ImageSource
 
 __all__ = ["input_record"]
@@ -34,14 +34,7 @@ def input_record(arg: Any, source: ImageSource | None = None, fingerprint: str |
     if fingerprint is None and source is not None:
         fingerprint = source.fingerprint(content=content)
     elif fingerprint is None and os.path.isfile(path):
-        fingerprint, kind = _sha256_file(path), "content"
+        fingerprint, kind = sha256_of(path), "content"
     return {"path": path, "resolved": os.path.abspath(path), "fingerprint": fingerprint,
             "fingerprint_of": kind if fingerprint is not None else None}
 
-
-def _sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

@@ -40,7 +40,7 @@ from typing import Any, Callable, Sequence
 
 from .. import __version__
 from ..errors import DataError, UsageError
-from ..io.fileio import atomic_write_text, check_target, read_bounded
+from ..io.fileio import atomic_write_text, check_target, read_bounded, sha256_of
 from ..metrics.registry import (check_error_bars, default_rank_value, get_metric, lower_is_better, parse_metric_list,
                                 resolve)
 from ..results import MetricResult, non_finite
@@ -145,16 +145,8 @@ class Entry:
         ckpt = self.checkpoint()
         if ckpt is None:
             return open_source(self.path, **source_kw).fingerprint()
-        digest = f"sha256:{_sha256_file(ckpt)}"
+        digest = f"sha256:{sha256_of(ckpt)}"
         return digest if self.kind() == "checkpoint" else f"{ckpt.resolve()} {digest}"
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def protocol_for(real: str, metrics: Sequence[str], num_images: int, seed: int,
