@@ -24,13 +24,21 @@ def test_every_mode_appears_about_equally_often():
 
 
 def test_edges_are_anti_aliased_and_the_shape_holds_its_palette_colour():
+    from reference_trainer.shapes import _coverage
+    # One of each shape, a little off the pixel grid (an edge exactly on it would be sharp).
+    at = np.full(4, 0.513)
+    cov = _coverage(np.arange(4), at, at, np.full(4, 0.25), 32)
+    for k, c in enumerate(cov):
+        assert (c == 1).any() and (c == 0).any(), SHAPES[k]               # interior and outside
+        edge = (c > 0) & (c < 1)
+        assert edge.sum() >= 8 and len(np.unique(c[edge])) >= 4, SHAPES[k]  # graded, not binary
+    # The ring's centre is outside the shape; the disc's is inside.
+    assert cov[SHAPES.index("ring"), 16, 16] == 0 and cov[SHAPES.index("disc"), 16, 16] == 1
     x, f = shapes_images(32, 32, seed=1, with_factors=True)
     palette = np.array(list(COLOURS.values()))
     for img, c in zip(x, f["colour"]):
-        dist = np.abs(img.transpose(1, 2, 0).astype(int) - palette[c]).max(axis=2)
-        assert (dist <= 1).sum() >= 20          # the shape's interior is exactly its colour
-        # pixels strictly between background and shape exist: the edge is blended, not binary
-        assert ((dist > 1) & (dist < np.abs(img.transpose(1, 2, 0).astype(int) - palette[c]).max()) ).any()
+        exact = (np.abs(img.transpose(1, 2, 0).astype(int) - palette[c]).max(axis=2) == 0).sum()
+        assert exact >= 20          # the shape's interior is exactly its palette colour
 
 
 @pytest.mark.parametrize("res", [32, 64])
