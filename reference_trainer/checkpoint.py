@@ -149,14 +149,12 @@ def load_G_ema(path: str | os.PathLike, device: str | None = None):
     ``weights_only=True`` like every checkpoint; raises `DataError` for anything else.
     """
     from ganeval.device import validate_device
-    from .networks import G_paper
+    from .networks import build_G
     dev = validate_device(device)
     state = load(path)
     cfg = state["config"]
     try:
-        G = G_paper(int(state["resolution"]), latent_size=cfg["latent_size"], fmap_base=cfg["fmap_base"],
-                    fmap_decay=cfg["fmap_decay"], fmap_max=cfg["fmap_max"],
-                    pixelnorm_epsilon=cfg["pixelnorm_epsilon"])
+        G = build_G(cfg, int(state["resolution"]))
         G.load_state_dict(state["G_ema"])
     except (KeyError, TypeError, ValueError, RuntimeError) as e:  # hand-edited or mismatched files
         raise DataError(f"{path}: G_ema does not match the checkpoint's own config ({type(e).__name__}); "

@@ -86,6 +86,15 @@ class G_paper(nn.Module):
         return self.forward_at(z, *lod_to_level(lod, self.resolution_log2))
 
 
+def build_G(cfg: dict, resolution: int) -> G_paper:
+    """G_paper for a trainer config (its latent, feature-map and pixelnorm keys) at `resolution`.
+
+    The one place a config becomes a generator: training, checkpoint loading and the learning
+    probes build the same network, so a probe's "untrained G" is the run's own initial G."""
+    return G_paper(resolution, latent_size=cfg["latent_size"], fmap_base=cfg["fmap_base"],
+                   fmap_decay=cfg["fmap_decay"], fmap_max=cfg["fmap_max"], pixelnorm_epsilon=cfg["pixelnorm_epsilon"])
+
+
 class D_paper(nn.Module):
     """Official D_paper (use_wscale True, mbstd_group_size 4, fused_scale False, no labels).
 

@@ -17,8 +17,9 @@ import torch
 
 import ganeval
 
-from .networks import G_paper
+from .networks import build_G
 from .presets import DEFAULTS
+from .sampling import to_pixels
 from .shapes import mode_coverage, shapes_images
 
 HELD_OUT_SEED = 7          # the training set is seed 0; these scenes never appear in it
@@ -34,15 +35,11 @@ def held_out(num: int, resolution: int) -> tuple[np.ndarray, np.ndarray]:
     return both[:num], both[num:]
 
 
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """[-1, 1] NCHW floats -> uint8, rounded as a PNG of the image would be."""
-    return ((images.float().cpu().numpy() + 1.0) * 127.5).round().clip(0, 255).astype(np.uint8)
-
-
 def sample(generate: Callable[[torch.Tensor], torch.Tensor], num: int, latent: int, seed: int) -> np.ndarray:
-    """`num` uint8 images from fixed latents (the same at every evaluation)."""
+    """`num` uint8 images from fixed latents (the same at every evaluation), converted as
+    `generate` writes its PNGs (`sampling.to_pixels`)."""
     z = torch.randn(num, latent, generator=torch.Generator().manual_seed(seed))
-    return np.concatenate([to_uint8(generate(c)) for c in z.split(128)])
+    return np.concatenate([to_pixels(generate(c)).numpy() for c in z.split(128)])
 
 
 def measure(reals: np.ndarray, fakes: np.ndarray, *, fid: bool, seed: int = 0) -> dict[str, float]:
@@ -57,8 +54,7 @@ def untrained_generator(cfg: dict[str, Any], resolution: int) -> Callable[[torch
     """G as `train` builds it before its first step (same seed), at full resolution."""
     cfg = {**DEFAULTS, **cfg}
     torch.manual_seed(cfg["seed"])
-    G = G_paper(latent_size=cfg["latent_size"], pixelnorm_epsilon=cfg["pixelnorm_epsilon"], resolution=resolution,
-                fmap_base=cfg["fmap_base"], fmap_decay=cfg["fmap_decay"], fmap_max=cfg["fmap_max"]).eval()
+    G = build_G(cfg, resolution).eval()
 
     def generate(z: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():

@@ -39,7 +39,7 @@ from . import checkpoint as ckpt
 from .dataset import MultiResDataset, Sampler, build, build_builtin, MANIFEST
 from .layers import downscale2d, upscale2d
 from .loss import D_loss, G_loss
-from .networks import D_paper, G_paper
+from .networks import D_paper, build_G
 from .presets import DEFAULTS, int_keys
 from .schedule import lod_changed, training_schedule
 
@@ -117,7 +117,7 @@ def _train(config: dict[str, Any], run_dir: Path, *, evaluator: Callable | None,
     torch.manual_seed(cfg["seed"])
     net = dict(resolution=data.resolution, fmap_base=cfg["fmap_base"], fmap_decay=cfg["fmap_decay"],
                fmap_max=cfg["fmap_max"])
-    G = G_paper(latent_size=cfg["latent_size"], pixelnorm_epsilon=cfg["pixelnorm_epsilon"], **net).to(device)
+    G = build_G(cfg, data.resolution).to(device)
     D = D_paper(mbstd_group_size=cfg["mbstd_group_size"], **net).to(device)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)  # official Gs = G.clone('Gs')
     G_opt = torch.optim.Adam(G.parameters(), lr=cfg["G_lrate_base"], betas=(cfg["G_beta1"], cfg["G_beta2"]),
