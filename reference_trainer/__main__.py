@@ -3,8 +3,8 @@
     python -m reference_trainer train --preset cpu-tiny --out runs/        # built-in data, SWD curve
     python -m reference_trainer train --preset paper-v2-1gpu --data celebahq-cache/ --out runs/
     python -m reference_trainer train --resume runs/00000-cpu-tiny --set total_kimg=30
-    python -m reference_trainer generate runs/00000-cpu-tiny/network-snapshot-000021.pt out/ --num 16
-    python -m reference_trainer interpolate runs/00000-cpu-tiny/network-snapshot-000021.pt lerp.png
+    python -m reference_trainer generate runs/00000-cpu-tiny/network-snapshot-000036.pt out/ --num 16
+    python -m reference_trainer interpolate runs/00000-cpu-tiny/network-snapshot-000036.pt lerp.png
 
 Errors are one line on stderr: exit code 1 for data (missing, torn or foreign files), 2 for
 usage (options, ``--set`` keys and values, devices), each found before any work starts;
