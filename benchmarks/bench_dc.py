@@ -49,7 +49,7 @@ def _features(n: int, seed: int, shift: float):
 def _stats(x):
     """`FeatureStats` holding `x` as kept batches of 1000 rows (skipping update()'s float64
     moments, which density and coverage never read)."""
-    from ganeval.inception.stats import FeatureStats
+    from ganeval.features.stats import FeatureStats
     st = FeatureStats(DIM, keep_features=True)
     st.features = list(x.split(1000))
     st.n = x.shape[0]

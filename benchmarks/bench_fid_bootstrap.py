@@ -32,7 +32,7 @@ DIM = 2048
 
 def _stats(n: int, seed: int, shift: float):
     import torch
-    from ganeval.inception.stats import FeatureStats
+    from ganeval.features.stats import FeatureStats
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, DIM, generator=g).mul_(1 + shift).relu_()
     st = FeatureStats(DIM, keep_features=True)
@@ -46,7 +46,7 @@ def child(n: int, replicates: int, dense_replicates: int) -> dict:
 
     import numpy as np
     import torch
-    from ganeval.inception.stats import ResampledStats
+    from ganeval.features.stats import ResampledStats
     from ganeval.inception.weights import WeightsInfo
     from ganeval.metrics.fid import FID, frechet_distance
     from ganeval.metrics.uncertainty import bootstrap_stats, resample_indices

@@ -40,9 +40,9 @@ PEER_SCRIPTS = {
                               "feature_extractor_weights_path=W)['inception_score_mean'])",
     ("torchmetrics", "fid"): "M = FID(feature=2048, feature_extractor_weights_path=W).to(DEV); feed(M); "
                             "print(float(M.compute()))",
-    ("torchmetrics", "kid"): "M = KID(feature=2048, subset_size=min(1000, N), feature_extractor_weights_path=W).to(DEV); "
+    ("torchmetrics", "kid"): "M = KID(feature=tm_net('2048'), subset_size=min(1000, N)).to(DEV); "
                              "feed(M); print(float(M.compute()[0]))",
-    ("torchmetrics", "is"): "M = IS(feature='logits_unbiased', feature_extractor_weights_path=W).to(DEV); "
+    ("torchmetrics", "is"): "M = IS(feature=tm_net('logits_unbiased')).to(DEV); "
                             "feed(M, real=None); print(float(M.compute()[0]))",
     ("clean-fid", "fid"): "print(cfid.compute_fid(REAL, FAKE, mode='clean', custom_feat_extractor=clean_model(), "
                           "num_workers=2, device=torch.device(DEV), verbose=False))",
@@ -70,6 +70,10 @@ def clean_model():
         def forward(self, x):
             return layers.forward((x - 128) / 128).view((x.shape[0], 2048))
     return M()
+def tm_net(feature):
+    # KID and IS take no weights path: a user hands them torchmetrics' own default network.
+    from torchmetrics.image.fid import NoTrainInceptionV3
+    return NoTrainInceptionV3(name="inception-v3-compat", features_list=[feature], feature_extractor_weights_path=W)
 try:
     from torchmetrics.image.fid import FrechetInceptionDistance as FID
     from torchmetrics.image.kid import KernelInceptionDistance as KID
@@ -79,7 +83,7 @@ except ImportError:
     pass
 """
 OURS = {"fid": ["fid", "{real}", "{fake}"], "kid": ["kid", "{real}", "{fake}"], "is": ["is", "{fake}"]}
-PROTOCOL = {"torch-fidelity": "tf1", "torchmetrics": "tf1", "clean-fid": "clean", "pytorch-fid": "pytorch-fid"}
+PROTOCOL = {"torch-fidelity": "tf1", "torchmetrics": "torchmetrics", "clean-fid": "clean", "pytorch-fid": "pytorch-fid"}
 
 WRAPPER = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
            "p = subprocess.run(sys.argv[1:], capture_output=True, text=True); s = time.perf_counter() - t; "
@@ -138,6 +142,7 @@ def main() -> None:
     ap.add_argument("--tools", default="torch-fidelity,torchmetrics,clean-fid,pytorch-fid")
     ap.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "ganeval-bench-peers"))
     ap.add_argument("--out", default=None)
+    ap.add_argument("--resume", action="store_true", help="keep the runs already in --out and measure the rest")
     args = ap.parse_args()
     if not PEERS_PY.exists():
         sys.exit(f"{PEERS_PY} is missing: build it with `make peers-venv`")
@@ -152,37 +157,63 @@ def main() -> None:
     ganeval_cli = str(Path(sys.executable).with_name("ganeval"))
     rows = [(tool, m) for m in args.metrics.split(",") for tool in args.tools.split(",") if (tool, m) in PEER_SCRIPTS]
     runs: dict[str, list] = {}
-    for _ in range(args.rounds):  # interleaved: every row once per round
-        for tool, m in rows:
-            peer = [str(PEERS_PY), "-c", PRELUDE + PEER_SCRIPTS[(tool, m)], str(real), str(fake), str(weights),
-                    str(ts), str(args.num), args.device]
-            ours = [ganeval_cli, *[a.format(real=real, fake=fake) for a in OURS[m]], "--protocol", PROTOCOL[tool],
-                    "-w", str(weights), "--no-cache", "-q", "--json", "--device", args.device]
-            for who, cmd in ((tool, peer), ("ganeval", ours)):
-                s, rss, stdout = timed(cmd, env)
-                runs.setdefault(f"{tool}/{m}/{who}", []).append((s, rss, stdout.strip().splitlines()[-1]))
-                print(f"{tool:15s} {m:4s} {who:15s} {s:7.1f} s {rss:7.0f} MB", file=sys.stderr)
+    if args.resume and args.out and Path(args.out).exists():  # a killed run goes on where it stopped
+        runs = {k: [tuple(r) for r in v] for k, v in json.loads(Path(args.out).read_text())["runs"].items()}
+    # Interleaved rounds: every row once per round, peer and ganeval back to back, in
+    # alternating order, so that drift in the machine's load falls on both alike.
+    for r, (tool, m) in ((r, row) for r in range(args.rounds) for row in rows):
+        if all(len(runs.get(f"{tool}/{m}/{who}", [])) > r for who in (tool, "ganeval")):
+            continue  # measured before --resume
+        peer = [str(PEERS_PY), "-c", PRELUDE + PEER_SCRIPTS[(tool, m)], str(real), str(fake), str(weights),
+                str(ts), str(args.num), args.device]
+        ours = [ganeval_cli, *[a.format(real=real, fake=fake) for a in OURS[m]], "--protocol", PROTOCOL[tool],
+                "-w", str(weights), "--no-cache", "-q", "--json", "--device", args.device]
+        pair = ((tool, peer), ("ganeval", ours))
+        for who, cmd in (pair if r % 2 == 0 else pair[::-1]):
+            load = os.getloadavg()[0]
+            s, rss, stdout = timed(cmd, env)
+            runs.setdefault(f"{tool}/{m}/{who}", []).append((s, rss, stdout.strip(), load))
+            print(f"{tool:15s} {m:4s} {who:15s} {s:7.1f} s {rss:7.0f} MB  load {load:.1f}", file=sys.stderr)
+        write(args, rows, runs)  # after every pair: a killed benchmark keeps what it measured
+
+
+def _values(stdout: str):
+    """The values ganeval printed with --json (a list of results), or its raw output."""
+    try:
+        out = json.loads(stdout)
+    except ValueError:
+        return stdout
+    return [r.get("values") for r in out] if isinstance(out, list) else out.get("values", out)
+
+
+def write(args, rows: list, runs: dict) -> None:
+    """The result so far: per row, every finished run, medians over the runs both sides have."""
+    import torch
     table = []
     for tool, m in rows:
-        theirs, ours = runs[f"{tool}/{m}/{tool}"], runs[f"{tool}/{m}/ganeval"]
+        theirs, ours = runs.get(f"{tool}/{m}/{tool}", []), runs.get(f"{tool}/{m}/ganeval", [])
+        if not theirs or not ours:
+            continue
         t_med, o_med = statistics.median(r[0] for r in theirs), statistics.median(r[0] for r in ours)
         table.append({"tool": tool, "metric": m, "protocol": PROTOCOL[tool],
                       "peer_seconds": [r[0] for r in theirs], "ganeval_seconds": [r[0] for r in ours],
                       "peer_peak_rss_mb": max(r[1] for r in theirs), "ganeval_peak_rss_mb": max(r[1] for r in ours),
                       "speedup_median": t_med / o_med,
-                      "peer_value": theirs[-1][2], "ganeval_output": json.loads(ours[-1][2])[0]["values"]
-                      if ours[-1][2].startswith("[") else ours[-1][2]})
-    import torch
+                      "peer_value": theirs[-1][2].splitlines()[-1], "ganeval_values": _values(ours[-1][2])})
     result = {"benchmark": "peers", "device": args.device, "num_images_per_set": args.num, "resolution": args.resolution,
               "rounds": args.rounds, "machine": {"cpu_count": os.cpu_count(), "torch_ganeval": torch.__version__,
                                                  "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                                 "loadavg": os.getloadavg(),
                                                  **({"gpu": torch.cuda.get_device_name(0)} if args.device == "cuda"
                                                     else {})},
-              "rows": table}
+              "rows": table, "runs": runs}
     text = json.dumps(result, indent=2)
-    print(text)
     if args.out:
-        Path(args.out).write_text(text + "\n")
+        tmp = Path(args.out).with_suffix(".tmp")
+        tmp.write_text(text + "\n")
+        os.replace(tmp, args.out)
+    else:
+        print(text)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ DIM = 2048
 
 def _stats(n: int, seed: int, shift: float, logits: bool):
     import torch
-    from ganeval.inception.stats import FeatureStats
+    from ganeval.features.stats import FeatureStats
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, DIM, generator=g).mul_(1 + shift).relu_()
     st = FeatureStats(DIM, keep_features=True, keep_logits=logits)

@@ -19,7 +19,9 @@ __version__ = "0.1.0"
 # machine (tests/ganeval/cli/test_startup.py keeps it that way).
 _LAZY = {"ImageSource": "io.sources", "open_source": "io.sources", "fid": "metrics.fid",
          "inception_score": "metrics.isc", "kid": "metrics.kid", "precision_recall": "metrics.prc", "swd": "metrics.swd",
-         "ms_ssim": "metrics.msssim", "ms_ssim_pairs": "metrics.msssim", "ssim": "metrics.msssim"}
+         "ms_ssim": "metrics.msssim", "ms_ssim_pairs": "metrics.msssim", "ssim": "metrics.msssim",
+         "ppl": "metrics.ppl", "sfid": "metrics.sfid", "mifid": "metrics.mifid", "neighbours": "metrics.neighbours",
+         "cmmd": "metrics.cmmd"}
 
 
 def __getattr__(name: str) -> Any:
@@ -40,6 +42,6 @@ def __dir__() -> list[str]:
 from .evaluate import evaluate  # noqa: E402
 
 
-__all__ = ["swd", "ms_ssim", "ms_ssim_pairs", "ssim", "fid", "inception_score", "kid", "precision_recall",
-           "evaluate", "open_source", "ImageSource", "MetricResult", "DataError", "UsageError", "WeightsError",
-           "GanevalError", "__version__"]
+__all__ = ["swd", "ms_ssim", "ms_ssim_pairs", "ssim", "fid", "inception_score", "kid", "precision_recall", "ppl",
+           "sfid", "mifid", "neighbours", "evaluate", "open_source", "ImageSource", "MetricResult", "DataError",
+           "UsageError", "WeightsError", "GanevalError", "__version__"]

@@ -64,7 +64,7 @@ _REAL_GRID_IMAGES = 64
 
 
 def _is_stats(path: Any) -> bool:
-    from .inception.stats import is_stats_file
+    from .features.stats import is_stats_file
     return is_stats_file(path)
 
 

@@ -13,7 +13,7 @@ from .boundary import BoundaryGroup, set_debug
 
 class _Main(BoundaryGroup):
     # The metric commands split their image sets across torchrun's processes.
-    distributed_commands = ("swd", "msssim", "fid", "is", "kid", "pr", "dc", "fd", "all", "stats")
+    distributed_commands = ("swd", "msssim", "fid", "is", "kid", "pr", "dc", "fd", "all", "stats", "sfid", "mifid")
 
 
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
@@ -30,7 +30,7 @@ def main(ctx: click.Context, debug: bool) -> None:
 def _register() -> None:
     # Each command module adds its commands to `main`; imports stay light until a command runs.
     import importlib
-    for mod in ("core", "inception", "reporting"):
+    for mod in ("core", "inception", "reporting", "ppl", "clip", "neighbours"):
         try:
             importlib.import_module(f"{__name__}.{mod}")
         except ModuleNotFoundError as e:

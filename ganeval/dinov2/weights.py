@@ -32,13 +32,15 @@ from typing import Any
 import torch
 
 from ..errors import UsageError, WeightsError
-from ..inception.weights import WeightsInfo, cache_dir, sha256_of
+from ..features.cache import cache_dir
+from ..features.extractor import WeightsInfo
+from ..io.fileio import sha256_of
+from . import SHA_SUFFIX, file_name
 from ..io.fileio import atomic_write, atomic_write_text
 from .network import ARCHS, DINOv2Extractor, DinoVisionTransformer, ViTConfig, grid_of
 
 BASE_URL = "https://dl.fbaipublicfiles.com/dinov2"
 ENV = "GANEVAL_DINOV2_WEIGHTS"
-SHA_SUFFIX = ".sha256"
 
 
 @dataclasses.dataclass
@@ -55,10 +57,6 @@ def config_of(model: str | ViTConfig) -> ViTConfig:
     if cfg is None:
         raise UsageError(f"unknown DINOv2 model {model!r}; choose from {', '.join(ARCHS)}")
     return cfg
-
-
-def file_name(model: str) -> str:
-    return f"dinov2_{model}_pretrain.pth"
 
 
 def url(model: str) -> str:

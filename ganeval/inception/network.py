@@ -8,6 +8,9 @@ loads as it is.  The graph differs from torchvision's model where the FID graph 
 * batch norm has epsilon 0.001 and no scale (its weight is fixed at 1);
 * the classifier has 1008 outputs (1000 classes and 8 unused), read with and without bias.
 
+`spatial` taps sFID's features on the way: the TF graph's ``mixed_6/conv`` (``Mixed_6d.branch1x1``
+here), first 7 channels, NHWC order; it stops there, and pool3's path runs as before.
+
 Input is uint8 RGB NCHW of any size, resized to 299x299 and normalised by an Inception
 protocol (`ganeval.inception.protocol`; by default TF1's bilinear resize and (x - 128) / 128),
 and run in float32.
@@ -26,9 +29,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..device import exact_matmul
-from .protocol import INPUT_SIZE, get_protocol
+from .protocol import get_protocol
 
 NUM_LOGITS = 1008
+# sFID (Nash et al. 2021): 7 of the 192 channels of 'mixed_6/conv', 17x17 each at 299x299 input.
+SPATIAL_CHANNELS = 7
+SPATIAL_DIM = SPATIAL_CHANNELS * 17 * 17
 
 
 _POINTWISE_OK: bool | None = None
@@ -267,17 +273,37 @@ class InceptionV3FID(nn.Module):
         `protocol` (see `ganeval.inception.protocol`)."""
         return self.pool3_prepared(get_protocol(protocol).prepare(images))
 
-    def pool3_prepared(self, x: torch.Tensor) -> torch.Tensor:
-        """2048-d pool features of already resized and normalised (N, 3, 299, 299) input."""
+    def _stem(self, x: torch.Tensor) -> torch.Tensor:
         x = x.contiguous(memory_format=torch.channels_last)
         x = self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(x)))
         x = F.max_pool2d(x, 3, stride=2)
         x = self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(x))
-        x = F.max_pool2d(x, 3, stride=2)
+        return F.max_pool2d(x, 3, stride=2)
+
+    def pool3_prepared(self, x: torch.Tensor) -> torch.Tensor:
+        """2048-d pool features of already resized and normalised (N, 3, 299, 299) input."""
+        x = self._stem(x)
         for block in (self.Mixed_5b, self.Mixed_5c, self.Mixed_5d, self.Mixed_6a, self.Mixed_6b, self.Mixed_6c,
                       self.Mixed_6d, self.Mixed_6e, self.Mixed_7a, self.Mixed_7b, self.Mixed_7c):
             x = block(x)
         return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+
+    def spatial_prepared(self, x: torch.Tensor) -> torch.Tensor:
+        """sFID's 2023-d spatial features of prepared (N, 3, 299, 299) input: the TF graph's
+        ``mixed_6/conv`` (the ReLU output of the 1x1 branch of the fourth 17x17 block, here
+        ``Mixed_6d.branch1x1``), its first `SPATIAL_CHANNELS` channels, flattened in NHWC order
+        as the guided-diffusion evaluator's ``spatial[..., :7]`` and reshape do."""
+        x = self._stem(x)
+        for block in (self.Mixed_5b, self.Mixed_5c, self.Mixed_5d, self.Mixed_6a, self.Mixed_6b, self.Mixed_6c):
+            x = block(x)
+        x = self.Mixed_6d.branch1x1(x)[:, :SPATIAL_CHANNELS]  # the rest of the network is not needed
+        return x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)
+
+    @torch.no_grad()
+    def spatial(self, images: torch.Tensor, protocol: str = "tf1") -> torch.Tensor:
+        """`spatial_prepared` of uint8 RGB NCHW images of any size, preprocessed by `protocol`."""
+        with exact_matmul(images.device):
+            return self.spatial_prepared(get_protocol(protocol).prepare(images))
 
     def logits_unbiased(self, pool3: torch.Tensor) -> torch.Tensor:
         if not self.has_logits:

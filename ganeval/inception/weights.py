@@ -23,57 +23,24 @@ file, checked against the sha256 prefix in its name and written atomically.
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import importlib.util
 import os
 import urllib.request
-import warnings
 from pathlib import Path
 
 import torch
 
 from ..errors import WeightsError
+from ..features.cache import cache_dir, warn_cache_unwritable
+from ..features.extractor import WeightsInfo
+from .names import CONVERTED_SUFFIX, TORCH_FIDELITY_FILE
 from ..io.fileio import atomic_write, sha256_of
 from .network import NUM_LOGITS, InceptionV3FID
 
-TORCH_FIDELITY_FILE = "weights-inception-2015-12-05-6726825d.pth"
 TORCH_FIDELITY_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/" + TORCH_FIDELITY_FILE
 TORCH_FIDELITY_SHA256_PREFIX = "6726825d"  # torch-hub convention: the name carries the hash prefix
 NVIDIA_FILES = ("inception-2015-12-05.pt",)
-CONVERTED_SUFFIX = ".ganeval.pth"
-
-
-@dataclasses.dataclass
-class WeightsInfo:
-    """Where the weights came from and what they support."""
-
-    path: str
-    format: str
-    sha256: str
-    has_logits: bool
-    source: str
-
-
-def cache_dir() -> Path:
-    """ganeval's cache directory (weights, converted weights, statistics)."""
-    if os.environ.get("GANEVAL_CACHE_DIR"):
-        return Path(os.environ["GANEVAL_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "ganeval"
-
-
-_cache_warned = False
-
-
-def warn_cache_unwritable(error: OSError) -> None:
-    """Say once per process that the cache is skipped; callers carry on without it."""
-    global _cache_warned
-    if _cache_warned:
-        return
-    _cache_warned = True
-    warnings.warn(f"ganeval cache {cache_dir()} is not writable ({error.strerror or error}); continuing without "
-                  "the cache (set GANEVAL_CACHE_DIR to a writable directory, or pass --no-cache)", stacklevel=3)
 
 
 def _hub_dir() -> Path:

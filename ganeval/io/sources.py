@@ -211,6 +211,11 @@ class ImageSource:
     def fingerprint(self, content: bool = False) -> str | None:
         return None
 
+    def image_name(self, i: int) -> str:
+        """What image `i` of this source is called in reports: its file name, or ``index N``
+        (its index in the array, dataset or stream it came from)."""
+        return f"index {i}"
+
     def shard(self, batch_size: int = 64, device: str | torch.device | None = None,
               workers: int | None = None) -> Iterator[tuple[int, torch.Tensor]]:
         """This process's share of the batches, each with the index of its first image.
@@ -254,6 +259,9 @@ class TensorSource(ImageSource):
 
     def __len__(self) -> int:
         return len(self.indices)
+
+    def image_name(self, i: int) -> str:
+        return f"index {int(self.indices[i])}"  # in the array, not in the selected subset
 
     def _batch(self, s: int, e: int, device) -> torch.Tensor:
         idx = self.indices[s:e]
@@ -340,6 +348,9 @@ class FileSource(ImageSource):
 
     def __len__(self) -> int:
         return len(self.names)
+
+    def image_name(self, i: int) -> str:
+        return self.names[i]  # relative to the folder or zip, as listed (never interpreted)
 
     def batches(self, batch_size=64, device=None, workers=None):
         for _, batch in self._load(range(0, len(self.names), batch_size), batch_size, device, workers):

@@ -23,7 +23,9 @@ _LAZY = {"SWD": "swd", "DEFAULT_NUM_IMAGES": "swd", "MSSSIM": "msssim", "ms_ssim
          "inception_score": "isc", "is_from_stats": "isc", "KID": "kid", "kid_from_stats": "kid",
          "PrecisionRecall": "prc", "precision_recall": "prc", "pr_from_stats": "prc", "Density": "dc",
          "Coverage": "dc", "density_from_stats": "dc", "coverage_from_stats": "dc", "run_density": "dc",
-         "run_coverage": "dc", "FD": "fd", "run_fd_dinov2": "fd"}
+         "run_coverage": "dc", "FD": "fd", "run_fd_dinov2": "fd", "PPL": "ppl", "run_ppl": "ppl", "run_fd_clip": "fd",
+         "SFID": "sfid", "run_sfid": "sfid", "sfid_from_stats": "sfid", "MiFID": "mifid",
+         "mifid_from_stats": "mifid", "FDCLIP": "fd", "CMMD": "cmmd", "run_cmmd": "cmmd"}
 
 
 def __getattr__(name: str) -> Any:
@@ -103,8 +105,44 @@ register_metric(MetricSpec(
     keeps_features=True, run=_ref("run_coverage"), from_stats=_ref("coverage_from_stats"), values=("coverage",),
     in_default=False, summary="share of real k-NN balls holding a fake (diversity, Naeem et al. 2020)"))
 
+# sFID (Nash et al. 2021): FID on 2023-d spatial Inception features, its own pass (the "inception-sfid" extractor).
+register_metric(MetricSpec(
+    "sfid", "sFID", lower_is_better=True, needs_real=True, streaming=_ref("SFID"), run=_ref("run_sfid"),
+    values=("sFID",), in_default=False,
+    summary="spatial FID on Inception mixed_6/conv[:7] (Nash et al. 2021; guided-diffusion's evaluator)"))
+
+
+def _run_mifid(real, fake, o: RunOptions):
+    from .mifid import mifid
+    return mifid(real, fake, bootstrap=o.bootstrap, **o.inception_kw())
+
+
+# MiFID (Bai et al. 2021): FID over a cosine memorization distance of the kept pool3 rows (torchmetrics').
+register_metric(MetricSpec(
+    "mifid", "MiFID", lower_is_better=True, needs_real=True, streaming=_ref("MiFID"), inception="pool3",
+    keeps_features=True, run=_run_mifid, from_stats=_ref("mifid_from_stats"), values=("MiFID",), in_default=False,
+    summary="memorization-informed FID (Bai et al. 2021; torchmetrics' MiFID)"))
+
 # Fréchet distance on DINOv2 ViT-L/14 features (Stein et al. 2023); needs no Inception, loads its own weights.
 register_metric(MetricSpec(
     "fd_dinov2", "FD_DINOv2", lower_is_better=True, needs_real=True, streaming=_ref("FD"), run=_ref("run_fd_dinov2"),
     values=("FD_DINOv2",), value_prefix="FD_DINOv2", in_default=False,
     summary="Frechet distance on DINOv2 ViT-L/14 features (Stein et al. 2023)"))
+
+# Fréchet distance on CLIP ViT-B/32 image embeddings (torch-fidelity's preprocessing), and CMMD
+# (Jayasumana et al. 2024) on CLIP ViT-L/14@336 ones; both load their own CLIP weights.
+register_metric(MetricSpec(
+    "fd_clip", "FD_CLIP", lower_is_better=True, needs_real=True, streaming=_ref("FDCLIP"), run=_ref("run_fd_clip"),
+    values=("FD_CLIP",), value_prefix="FD_CLIP", in_default=False,
+    summary="Frechet distance on CLIP ViT-B/32 image embeddings (torch-fidelity's FID with clip-vit-b-32)"))
+register_metric(MetricSpec(
+    "cmmd", "CMMD", lower_is_better=True, needs_real=True, streaming=_ref("CMMD"), run=_ref("run_cmmd"),
+    values=("CMMD",), in_default=False,
+    summary="CLIP-MMD x1e3, Gaussian RBF sigma 10 on ViT-L/14@336 embeddings (Jayasumana et al. 2024)"))
+
+# Perceptual path length (Karras et al. 2019) measures a generator (z -> images), not image sets:
+# its runner takes a latent generator as the fake side and refuses image sets with a UsageError.
+register_metric(MetricSpec(
+    "ppl", "PPL", lower_is_better=True, needs_real=False, streaming=_ref("PPL"), run=_ref("run_ppl"),
+    values=("PPL", "PPL_std"), in_default=False,
+    summary="perceptual path length of a generator in z, LPIPS-VGG16 (StyleGAN; needs z, not images)"))

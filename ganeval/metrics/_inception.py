@@ -15,7 +15,7 @@ import torch
 from ..device import resolve_device
 from ..errors import DataError
 from ..inception.protocol import DEFAULT as DEFAULT_PROTOCOL, get_protocol
-from ..inception.stats import FeatureStats, load_stats
+from ..features.stats import FeatureStats, load_stats
 from .base import StreamingMetric
 from .uncertainty import FeatureBootstrap, check_count
 
@@ -84,7 +84,7 @@ class InceptionMetric(FeatureBootstrap, StreamingMetric):
         With `bootstrap` B (the constructor's), the result carries error bars from B resamples
         of the extracted features (`ganeval.metrics.uncertainty`)."""
         from ..inception.features import extract
-        from ..inception.stats import is_stats_file
+        from ..features.stats import is_stats_file
         t0 = time.time()
         self.ask(extract_kw.get("num_images"))
         kw = dict(features=self.keep_features, weights=self.weights, device=self.device, seed=self.seed,

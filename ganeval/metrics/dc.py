@@ -39,8 +39,8 @@ from typing import Any
 import torch
 
 from ..errors import DataError
-from ..inception.stats import FeatureStats
-from ..inception.weights import WeightsInfo
+from ..features.stats import FeatureStats
+from ..features.extractor import WeightsInfo
 from ..results import MetricResult
 from ._inception import InceptionMetric, protocol_settings
 

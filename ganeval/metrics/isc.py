@@ -14,9 +14,9 @@ import numpy as np
 import torch
 
 from ..errors import DataError, UsageError
-from ..inception.weights import WeightsInfo
+from ..features.extractor import WeightsInfo
 from ..results import MetricResult
-from ..inception.stats import FeatureStats
+from ..features.stats import FeatureStats
 from ._inception import InceptionMetric, protocol_settings
 
 __all__ = ["inception_score_from_logits", "inception_score", "is_from_stats", "InceptionScore"]

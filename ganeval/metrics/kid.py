@@ -15,9 +15,9 @@ import torch
 
 from ..counts import check_counts, count_record
 from ..errors import DataError
-from ..inception.weights import WeightsInfo
+from ..features.extractor import WeightsInfo
 from ..results import MetricResult
-from ..inception.stats import FeatureStats
+from ..features.stats import FeatureStats
 from ._inception import InceptionMetric, protocol_settings
 
 __all__ = ["mmd2_unbiased", "kid_from_features", "kid", "kid_from_stats", "KID"]

@@ -12,9 +12,9 @@ from typing import Any
 import torch
 
 from ..errors import DataError
-from ..inception.weights import WeightsInfo
+from ..features.extractor import WeightsInfo
 from ..results import MetricResult
-from ..inception.stats import FeatureStats
+from ..features.stats import FeatureStats
 from ._inception import InceptionMetric, protocol_settings
 
 __all__ = ["knn_radii", "manifold_coverage", "precision_recall", "pr_from_stats", "PrecisionRecall"]

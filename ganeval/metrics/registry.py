@@ -8,47 +8,16 @@ metric is its module plus one `register_metric` call.  The model is stylegan2-ad
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import inspect
 from typing import Any, Callable, Sequence
 
 from ..errors import UsageError
+from ..lazy import LazyRef
 
 __all__ = ["MetricSpec", "LazyRef", "register_metric", "get_metric", "metric_names", "resolve", "parse_metric_list",
            "default_rank_value", "lower_is_better", "check_error_bars"]
 
 INCEPTION_NEEDS = ("none", "pool3", "logits")
-
-
-class LazyRef:
-    """A callable named ``"package.module:attr"``, imported on its first call.
-
-    The built-in metrics register their classes and functions as these, so that listing
-    metrics (`metric_names`, `help_text`, ``ganeval all --help``) imports no metric module
-    and no torch.  Calling it calls the target, and ``inspect.signature`` sees the target's
-    signature through ``__wrapped__`` (which `MetricSpec.takes` relies on).
-    """
-
-    def __init__(self, ref: str) -> None:
-        self.ref = ref
-        self._target: Any = None
-
-    def resolve(self) -> Any:
-        """The named object, imported once."""
-        if self._target is None:
-            module, _, attr = self.ref.partition(":")
-            self._target = getattr(importlib.import_module(module), attr)
-        return self._target
-
-    @property
-    def __wrapped__(self) -> Any:
-        return self.resolve()
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.resolve()(*args, **kwargs)
-
-    def __repr__(self) -> str:
-        return f"LazyRef({self.ref!r})"
 
 
 @dataclasses.dataclass(frozen=True)

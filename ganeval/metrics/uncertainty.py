@@ -115,7 +115,7 @@ def bootstrap_stats(values: dict[str, float], real: Any, fake: Any, count: int, 
     each replicate hands it `ResampledStats` of the kept rows.  A real side without kept rows
     (statistics read from a ``.npz`` of mu and sigma) stays fixed, with a warning, and the
     records say only the fakes were resampled."""
-    from ..inception.stats import ResampledStats
+    from ..features.stats import ResampledStats
 
     def rows(st: Any) -> tuple[Any, Any]:
         return (st.all_features() if st.features else None), (st.all_logits() if st.logits else None)

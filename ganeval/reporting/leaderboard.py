@@ -183,6 +183,11 @@ def protocol_for(real: str, metrics: Sequence[str], num_images: int, seed: int,
         from ..dinov2.weights import locate as locate_dinov2
         from ..inception.weights import sha256_of
         proto["dinov2_weights_sha256"] = sha256_of(locate_dinov2("vitl14")[0])
+    for metric, model, key in (("fd_clip", "vitb32", "clip"), ("cmmd", "vitl14-336", "cmmd")):
+        if metric in metrics:  # CLIP finds its own weights too (ViT-B/32 for FD_CLIP, ViT-L/14@336 for CMMD)
+            from ..clip.weights import locate as locate_clip
+            from ..io.fileio import sha256_of as _sha
+            proto[f"{key}_weights_sha256"] = _sha(locate_clip(model)[0])
     proto["id"] = protocol_id(proto)
     return proto
 

@@ -98,7 +98,7 @@ def test_commands_that_do_not_shard_refuse_torchrun(tmp_path):
     assert "exitcode  : 2" in proc.stderr
     assert [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")] == [
         "error: 'cache' does not run under torchrun; run it as one process (distributed: swd, msssim, fid, is, "
-        "kid, pr, dc, fd, all, stats)"]
+        "kid, pr, dc, fd, all, stats, sfid, mifid)"]
 
 
 def _api_worker(rank, world, port, out):

@@ -351,7 +351,7 @@ def test_leaderboard_protocol_records_the_dinov2_weights(weights, monkeypatch, t
 
 def test_cache_ls_and_clear_know_the_downloaded_dinov2_checkpoints(isolated):
     from ganeval.cli import main
-    from ganeval.inception.stats import cache_files
+    from ganeval.features.cache import cache_files
     cache = isolated / "cache"
     cache.mkdir()
     ours = [cache / "dinov2_vitl14_pretrain.pth", cache / "dinov2_vitl14_pretrain.pth.sha256"]
@@ -365,7 +365,7 @@ def test_cache_ls_and_clear_know_the_downloaded_dinov2_checkpoints(isolated):
 
 def test_statistics_of_another_width_name_both_widths(weights, sets, tmp_path):
     from ganeval.errors import DataError
-    from ganeval.inception.stats import FeatureStats, save_stats
+    from ganeval.features.stats import FeatureStats, save_stats
     st = FeatureStats(dim=10)
     st.update(torch.randn(20, 10))
     save_stats(tmp_path / "ten.npz", st)

@@ -13,7 +13,7 @@ import torch
 from click.testing import CliRunner
 
 import ganeval
-import ganeval.inception.features as F
+import ganeval.features.cache as F
 from conftest import write_pngs
 
 N = 12  # images per set: small, and -n N names the whole set (the leaderboard always passes -n)
@@ -86,7 +86,7 @@ def test_a_default_passed_or_left_out_gives_one_key(monkeypatch):
     a = F.canonical_source_options({"input_range": (-1, 1), "recursive": 0})
     b = F.canonical_source_options({"input_range": [-1.0, 1.0], "recursive": False})
     assert a == b
-    key = lambda o: F.statistics_key("fp", False, o, "0" * 64)  # noqa: E731
+    key = lambda o: F.statistics_key("fp", False, o, "0" * 64, "inception")  # noqa: E731
     assert key({}) == key(defaults) == key({"input_range": None, "skip_bad": False})
 
 

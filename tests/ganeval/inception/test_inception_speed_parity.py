@@ -66,7 +66,7 @@ def test_fused_pool3_equals_plain_on_real_photos(nets, crops):
 
 @pytest.mark.slow
 def test_fused_fid_on_crops64_matches_torch_fidelity(nets, crops):
-    from ganeval.inception.stats import FeatureStats
+    from ganeval.features.stats import FeatureStats
     from ganeval.metrics.fid import frechet_distance
     fused, _ = nets
     ref = json.loads((DATA / "crops64-reference.json").read_text())

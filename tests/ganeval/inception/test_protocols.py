@@ -130,7 +130,7 @@ def test_stats_file_holds_features_exactly_with_the_flag(folders, tmp_path, tiny
 ])
 def test_unusable_statistics_files_say_what_is_wrong(tmp_path, arrays, needle):
     """Issue 19 item 10: a file without mu says so (it used to be read as an image array)."""
-    from ganeval.inception.stats import is_stats_file, load_stats
+    from ganeval.features.stats import is_stats_file, load_stats
     path = tmp_path / "s.npz"
     np.savez(path, **arrays)
     assert is_stats_file(str(path))
@@ -154,7 +154,7 @@ def test_bootstrap_against_a_mu_sigma_file_resamples_the_fakes_with_a_warning(fo
 
 
 def test_sides_of_different_protocols_are_refused():
-    from ganeval.inception.stats import FeatureStats
+    from ganeval.features.stats import FeatureStats
     from ganeval.metrics._inception import protocol_settings
     a, b = FeatureStats(4), FeatureStats(4)
     a.protocol, b.protocol = "tf1", "clean"

@@ -30,7 +30,8 @@ def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("GANEVAL_CACHE_DIR", str(d))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.delenv("GANEVAL_INCEPTION_WEIGHTS", raising=False)
-    monkeypatch.setattr(W, "_cache_warned", False)  # the warning is once per process; each test starts fresh
+    import ganeval.features.cache as C
+    monkeypatch.setattr(C, "_cache_warned", False)  # the warning is once per process; each test starts fresh
     return d
 
 
@@ -71,9 +72,10 @@ def _key(monkeypatch, **kw):
         seen["key"] = key
         raise _Captured
 
+    import ganeval.features.extract as X
     monkeypatch.setattr(F, "inception", fake_inception)
-    monkeypatch.setattr(F, "open_source", fake_open)
-    monkeypatch.setattr(F, "cache_path", fake_path)
+    monkeypatch.setattr(X, "open_source", fake_open)
+    monkeypatch.setattr(X, "cache_path", fake_path)
     with pytest.raises(_Captured):
         F.extract("images/", **kw)
     return seen["key"], seen["opened"]
@@ -232,7 +234,7 @@ def _valid(dim=2048, n=20, seed=0, dtype=np.float64):
 
 
 def test_asymmetric_sigma_is_refused(tmp_path):
-    from ganeval.inception.stats import load_stats
+    from ganeval.features.stats import load_stats
     mu, sigma = _valid()
     sigma[0, 1] += 0.5 * np.abs(sigma).max()
     p = _save(tmp_path / "asym.npz", mu, sigma)
@@ -241,21 +243,21 @@ def test_asymmetric_sigma_is_refused(tmp_path):
 
 
 def test_sigma_that_is_not_positive_semidefinite_is_refused(tmp_path):
-    from ganeval.inception.stats import load_stats
+    from ganeval.features.stats import load_stats
     p = _save(tmp_path / "neg.npz", np.zeros(2048), -np.eye(2048))
     with pytest.raises(DataError, match=r"neg\.npz: .*not positive semi-definite"):
         load_stats(p)
 
 
 def test_rank_deficient_float32_covariance_is_accepted(tmp_path):
-    from ganeval.inception.stats import load_stats
+    from ganeval.features.stats import load_stats
     mu, sigma = _valid(n=5, dtype=np.float32)  # rounding leaves eigenvalues a hair below 0
     s = load_stats(_save(tmp_path / "few.npz", mu, sigma))
     assert s.mu.shape == (2048,)
 
 
 def test_mu_and_sigma_of_different_sizes_name_both(tmp_path):
-    from ganeval.inception.stats import load_stats
+    from ganeval.features.stats import load_stats
     p = _save(tmp_path / "mixed.npz", np.zeros(2048), np.eye(10))
     with pytest.raises(DataError, match=r"mixed\.npz: .*2048.*10"):
         load_stats(p)

@@ -355,7 +355,7 @@ def test_byte_names_through_stats_and_the_leaderboard(byte_names, tmp_path, tiny
 
 
 def test_statistics_file_of_python_objects_gets_no_pickle_advice(tmp_path):
-    from ganeval.inception.stats import load_stats
+    from ganeval.features.stats import load_stats
     p = tmp_path / "s.npz"
     np.savez(p, mu=np.array([object()] * 3), sigma=np.eye(3))
     with pytest.raises(DataError) as e:

@@ -414,7 +414,7 @@ def test_stats_output_on_a_full_disk_names_the_file(tmp_path, monkeypatch, full_
     from ganeval.cli import main
     # The writer is under test, not the network: extraction returns small statistics at once.
     import torch
-    from ganeval.inception.stats import FeatureStats
+    from ganeval.features.stats import FeatureStats
     stats = FeatureStats(4)
     stats.update(torch.arange(16, dtype=torch.float64).reshape(4, 4) ** 1.5)
     monkeypatch.setattr(ganeval.inception.features, "extract",

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from ganeval.errors import DataError
-from ganeval.inception.stats import FeatureStats
+from ganeval.features.stats import FeatureStats
 from ganeval.inception.weights import WeightsInfo
 from ganeval.metrics import dc
 from ganeval.metrics.registry import get_metric, metric_names

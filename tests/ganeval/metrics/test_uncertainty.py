@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from ganeval.errors import DataError, UsageError
-from ganeval.inception.stats import FeatureStats
+from ganeval.features.stats import FeatureStats
 from ganeval.metrics.fid import fid_from_stats
 from ganeval.metrics.registry import get_metric
 from ganeval.metrics.swd import SWD, SWDDescriptors, sliced_wasserstein, swd
@@ -139,7 +139,7 @@ def test_fid_bootstrap_interval_covers_the_protocol_value_about_95_percent_of_th
 
 
 def test_resampled_moments_equal_the_moments_of_the_repeated_rows():
-    from ganeval.inception.stats import ResampledStats
+    from ganeval.features.stats import ResampledStats
     x = torch.randn(30, 5, dtype=torch.float64).float()
     idx = resample_indices(30, 0, 0, 1)
     r = ResampledStats(x, None, idx, 5)
@@ -176,7 +176,7 @@ def test_bootstrap_streaming_equals_one_shot_and_covers_the_value(name, crops, t
 
 def test_bootstrap_with_real_statistics_of_mu_and_sigma_resamples_the_fakes_and_says_so(crops, tiny_inception,
                                                                                       tmp_path):
-    from ganeval.inception.stats import load_stats, save_stats
+    from ganeval.features.stats import load_stats, save_stats
     from ganeval.metrics.fid import FID
     real = FeatureStats()
     real.update(tiny_inception(torch.from_numpy(crops[0][:50]))[0])

@@ -131,7 +131,9 @@ def test_report_shows_the_real_grid_beside_the_generated_one_and_the_baselines(t
     assert [alt for _, alt in imgs] == ["real images of r"]  # this loop saved no fakes grid
     assert (tmp_path / "report" / imgs[0][0]).read_bytes() == (run / "reals.png").read_bytes()
     Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(run / "fakes000000.png")
-    page = build_report([run], tmp_path / "report2").read_text()
+    # (Its nearest-neighbour section is tested in tests/ganeval/metrics/test_neighbours.py; here
+    # it would run the real Inception on a CPU.)
+    page = build_report([run], tmp_path / "report2", neighbours="pixels").read_text()
     assert [alt for _, alt in re.findall(r'<img class="grid" src="([^"]+)" alt="([^"]+)"', page)] == [
         "generated images of r", "real images of r"]
     # The baselines the Evaluator measured are shown with what they were measured on.

@@ -1,12 +1,12 @@
-"""Streaming Inception-feature statistics, shared by FID, IS, KID and PR, and their cache.
+"""Streaming feature statistics of any extractor, shared by every feature metric.
 
-`FeatureStats` accumulates the count, sum and sum of outer products of pool3 features in
-float64 (so FID never needs the N x 2048 matrix), and optionally keeps the features (KID, PR)
-and unbiased logits (IS).  Accumulators merge, reduce across torch.distributed ranks, and save
+`FeatureStats` accumulates the count, sum and sum of outer products of D-dimensional features
+in float64 (so a Frechet distance never needs the N x D matrix), and optionally keeps the
+features (KID, PR, bootstrap) and a classifier's unbiased logits (IS).  Accumulators merge, reduce across torch.distributed ranks, and save
 to ``.npz`` files with ``mu``, ``sigma`` and ``n`` (the pytorch-fid layout, so either tool reads
 the other's files).
 
-The cache key (built in `ganeval.inception.features.extract`) covers the content of the source (file
+The cache key (`ganeval.features.cache.statistics_key`) covers the content of the source (file
 names, sizes and mtimes, or a full content hash, and which of the two), every option the source
 is opened with (image count, subset and seed, recursion, resize, skipping of bad files, input
 range), the extractor, the weights sha256 and the ganeval version.  A changed dataset or option
@@ -17,12 +17,9 @@ semi-definite sigma, and the weights hash they record.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import re
 import warnings
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,9 +28,8 @@ import torch
 
 from ..errors import DataError, WeightsError
 from ..io.fileio import atomic_write
-from .network import NUM_LOGITS
 
-__all__ = ["FeatureStats", "ResampledStats", "cache_key", "cache_path", "load_stats", "save_stats"]
+__all__ = ["FeatureStats", "ResampledStats", "LoadedStats", "load_stats", "save_stats", "is_stats_file"]
 
 
 class FeatureStats:
@@ -132,6 +128,13 @@ class ResampledStats(FeatureStats):
             self.logits = [logits[torch.from_numpy(idx).to(logits.device)]]
         self._moments: tuple[np.ndarray, np.ndarray] | None = None
 
+    def drawn_counts(self) -> tuple[np.ndarray, np.ndarray]:
+        """The indices of the distinct drawn rows (ascending) and how often each was drawn,
+        in the order `factor` lists its rows."""
+        counts = np.bincount(self._idx, minlength=self._base.shape[0] if self._base is not None else 0)
+        drawn = np.nonzero(counts)[0]
+        return drawn, counts[drawn].astype(np.float64)
+
     def _drawn(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The distinct drawn rows (float64), how often each was drawn, and their mean."""
         if self._base is None:
@@ -222,7 +225,7 @@ PSD_RTOL = 1e-6
 
 def load_stats(path: str | os.PathLike, *, dim: int | None = 2048, weights_sha256: str | None = None,
                allow_weights_mismatch: bool = False, protocol: str | None = None,
-               resize: Any = _UNCHECKED) -> FeatureStats:
+               resize: Any = _UNCHECKED, num_logits: int | None = None) -> FeatureStats:
     """Read and check a statistics ``.npz`` (ganeval's or pytorch-fid's: ``mu`` and ``sigma``).
 
     Raises `DataError` naming the file when mu and sigma disagree in size, differ from `dim`
@@ -267,8 +270,8 @@ def load_stats(path: str | os.PathLike, *, dim: int | None = 2048, weights_sha25
     if feats is not None and (feats.ndim != 2 or feats.shape[1] != mu.shape[0]):
         raise DataError(f"{path}: features have shape {feats.shape} but mu is {mu.shape[0]}-dimensional; "
                         "recompute the statistics")
-    if logits is not None and (logits.ndim != 2 or logits.shape[1] != NUM_LOGITS):
-        raise DataError(f"{path}: logits have shape {logits.shape}; the Inception classifier has {NUM_LOGITS} "
+    if logits is not None and (logits.ndim != 2 or (num_logits is not None and logits.shape[1] != num_logits)):
+        raise DataError(f"{path}: logits have shape {logits.shape}; the classifier in use has {num_logits} "
                         "classes; recompute the statistics")
     recorded = meta.get("weights_sha256")
     if weights_sha256 and recorded and recorded != weights_sha256 and not allow_weights_mismatch:
@@ -386,37 +389,3 @@ def _has_mu(path: Any) -> bool:
             return "mu" in z or "sigma" in z
     except Exception:
         return False
-
-
-def cache_key(**options: Any) -> str:
-    """A stable hash of everything that determines a set's statistics (order-independent;
-    callers pass canonical values, see `ganeval.inception.features.statistics_key`)."""
-    return hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()[:32]
-
-
-def cache_path(key: str) -> Path:
-    from .weights import cache_dir
-    return cache_dir() / "stats" / f"{key}.npz"
-
-
-_STATS_NAME = re.compile(r"[0-9a-f]{32}\.npz")
-
-
-def cache_files(stats_only: bool = False) -> list[Path]:
-    """The files in the cache dir that ganeval wrote, sorted.
-
-    The cache dir may be a user's own directory (``$GANEVAL_CACHE_DIR``), so only ganeval's
-    names count: statistics ``stats/<32 hex>.npz`` (`cache_path`), converted weights
-    ``*.ganeval.pth``, torch-fidelity's downloaded weights file, and the DINOv2 checkpoints
-    ``ganeval weights --features dinov2 --download`` fetched (with their ``.sha256`` records).
-    """
-    from ..dinov2.weights import SHA_SUFFIX, file_name
-    from .weights import CONVERTED_SUFFIX, TORCH_FIDELITY_FILE, cache_dir
-    root = cache_dir()
-    stats_dir = root / "stats"
-    out = [p for p in stats_dir.iterdir() if _STATS_NAME.fullmatch(p.name)] if stats_dir.is_dir() else []
-    dinov2 = {file_name(m) + suffix for m in ("vitl14", "vitb14") for suffix in ("", SHA_SUFFIX)}
-    if not stats_only and root.is_dir():
-        out += [p for p in root.iterdir()
-                if p.name.endswith(CONVERTED_SUFFIX) or p.name == TORCH_FIDELITY_FILE or p.name in dinov2]
-    return sorted(p for p in out if p.is_file() and not p.is_symlink())
