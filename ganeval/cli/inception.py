@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import click
 
+from ..errors import UsageError
 from ..inception.names import DEFAULT as DEFAULT_PROTOCOL, PROTOCOL_NAMES as PROTOCOLS
 from ..metrics.registry import help_text, metric_names
 from . import main
@@ -105,9 +106,11 @@ def mifid_cmd(real, fake, cosine_distance_eps, seed, device, as_json, output, qu
 @click.option("--model", type=click.Choice(["vitl14", "vitb14", "vitb32", "vitl14-336"]), default=None,
               help="dinov2: vitl14 (default, FD_DINOv2 as published) or vitb14; clip: vitb32 (default, FD_CLIP), "
                    "vitl14 or vitl14-336 (reported as FD_CLIP_<model>).")
-@click.option("--feature-weights", "--dinov2-weights", "--clip-weights", "feature_weights", default=None,
-              metavar="FILE", help="The extractor's weights: a DINOv2 checkpoint (else $GANEVAL_DINOV2_WEIGHTS, "
-                                   "the caches) or OpenAI's CLIP .pt (else $GANEVAL_CLIP_WEIGHTS, the caches).")
+@click.option("--feature-weights", default=None, metavar="FILE",
+              help="The extractor's weights: a DINOv2 checkpoint (else $GANEVAL_DINOV2_WEIGHTS, the caches) or "
+                   "OpenAI's CLIP .pt (else $GANEVAL_CLIP_WEIGHTS, the caches).")
+@click.option("--dinov2-weights", default=None, metavar="FILE", help="--feature-weights for --features dinov2.")
+@click.option("--clip-weights", default=None, metavar="FILE", help="--feature-weights for --features clip.")
 @click.option("--download", is_flag=True, help="Download the official checkpoint if none is found.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write cached statistics.")
 @click.option("--content-hash", is_flag=True, help="Key the cache by a hash of every file's bytes.")
@@ -116,8 +119,8 @@ def mifid_cmd(real, fake, cosine_distance_eps, seed, device, as_json, output, qu
 @bootstrap_option
 @source_options
 @run_options
-def fd_cmd(real, fake, features, model, feature_weights, download, bootstrap, seed, device, as_json, output, quiet,
-           **kw):
+def fd_cmd(real, fake, features, model, feature_weights, dinov2_weights, clip_weights, download, bootstrap, seed,
+           device, as_json, output, quiet, **kw):
     """Fréchet distance on DINOv2 (Stein et al. 2023) or CLIP features; REAL or FAKE may be a statistics .npz.
 
     \b
@@ -126,6 +129,13 @@ def fd_cmd(real, fake, features, model, feature_weights, download, bootstrap, se
       ganeval fd --features clip real/ samples/ --clip-weights ViT-B-32.pt
     """
     from ..metrics.fd import fd
+    given = {"feature": feature_weights, "dinov2": dinov2_weights, "clip": clip_weights}
+    given = {k: v for k, v in given.items() if v is not None}
+    wrong = [k for k in given if k not in ("feature", features)]
+    if wrong or len(given) > 1:
+        raise UsageError(f"--{(wrong or list(given))[0]}-weights with --features {features}: give the weights once, "
+                         f"as --feature-weights or --{features}-weights")
+    feature_weights = next(iter(given.values()), None)
     emit(fd(real, fake, features=features, model=model, weights=feature_weights, allow_download=download, seed=seed,
             device=device, quiet=quiet, batch_size=kw["batch_size"], workers=kw["workers"], cache=not kw["no_cache"],
             content_hash=kw["content_hash"], allow_weights_mismatch=kw["allow_weights_mismatch"],

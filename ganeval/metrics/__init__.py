@@ -144,5 +144,5 @@ register_metric(MetricSpec(
 # its runner takes a latent generator as the fake side and refuses image sets with a UsageError.
 register_metric(MetricSpec(
     "ppl", "PPL", lower_is_better=True, needs_real=False, streaming=_ref("PPL"), run=_ref("run_ppl"),
-    values=("PPL", "PPL_std"), in_default=False,
+    values=("PPL", "PPL_std"), in_default=False, needs_generator=True,
     summary="perceptual path length of a generator in z, LPIPS-VGG16 (StyleGAN; needs z, not images)"))

@@ -51,6 +51,9 @@ class MetricSpec:
     rank_priority: int | None = None
     value_prefix: str = ""
     in_default: bool = True
+    #: The metric measures a generator (z -> images), not an image set (PPL): the leaderboard
+    #: hands it checkpoint entries themselves.
+    needs_generator: bool = False
 
     def __post_init__(self) -> None:
         if self.inception not in INCEPTION_NEEDS:

@@ -188,6 +188,10 @@ def protocol_for(real: str, metrics: Sequence[str], num_images: int, seed: int,
             from ..clip.weights import locate as locate_clip
             from ..io.fileio import sha256_of as _sha
             proto[f"{key}_weights_sha256"] = _sha(locate_clip(model)[0])
+    if "ppl" in metrics:  # LPIPS' VGG16 backbone and linear layers, found as `ganeval ppl` finds them
+        from ..io.fileio import sha256_of as _sha
+        from ..lpips.weights import locate_lin, locate_vgg16
+        proto["lpips_weights_sha256"] = [_sha(locate_vgg16()[0]), _sha(locate_lin())]
     proto["id"] = protocol_id(proto)
     return proto
 
@@ -364,6 +368,11 @@ def run_leaderboard(real: str, entries: Sequence[Entry], store: str | os.PathLik
     metrics = _check_metrics(metrics)
     rerun = (rerun,) if isinstance(rerun, str) else tuple(rerun)
     _check_entries(entries, rerun)
+    on_generator = [m for m in metrics if get_metric(m).needs_generator]
+    for e in entries if on_generator else ():
+        if e.checkpoint() is None:
+            raise UsageError(f"entry {e.name!r}: {', '.join(on_generator)} measures a generator (z -> images), and "
+                             f"{e.path} is an image set; give checkpoint entries, or leave {on_generator[0]} out")
     store = Path(store)
     from ..metrics.uncertainty import check_count
     bootstrap, repeats = check_count(bootstrap, "--bootstrap"), check_count(repeats, "--repeats")
@@ -398,10 +407,14 @@ def run_leaderboard(real: str, entries: Sequence[Entry], store: str | os.PathLik
         atomic_write_text(store / "protocol.json", json.dumps(proto, indent=2))
     for e, target, path, fingerprint in todo:
         log(f"{e.name}: {'re-' if target.exists() else ''}evaluating {e.kind()} {e.path}")
-        results = evaluate_fn(real, e.images(num_images, seed, device), list(metrics), num_images=num_images,
-                              seed=seed, device=device, weights=weights, batch_size=batch_size, workers=workers,
-                              quiet=quiet, **reading, **error_bars,
-                              **({"protocol": inception_protocol} if inception_protocol else {}))
+        run = dict(num_images=num_images, seed=seed, device=device, weights=weights, batch_size=batch_size,
+                   workers=workers, quiet=quiet, **reading, **error_bars,
+                   **({"protocol": inception_protocol} if inception_protocol else {}))
+        on_images = [m for m in metrics if m not in on_generator]
+        results = evaluate_fn(real, e.images(num_images, seed, device), on_images, **run) if on_images else []
+        if on_generator:  # the checkpoint itself: PPL draws its own latents (num_images of them), no error bars
+            results += evaluate_fn(real, str(e.checkpoint()), on_generator,
+                                   **{k: v for k, v in run.items() if k not in error_bars})
         record = {"entry": e.name, "path": e.path, "resolved_path": path, "kind": e.kind(),
                   "fingerprint": fingerprint, "protocol": proto["id"], "results": [r.to_dict() for r in results]}
         for r in record["results"]:

@@ -378,3 +378,12 @@ def test_extractor_registers_without_torch_and_owns_its_cache_files():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "('vitb32', 'vitl14', 'vitl14-336') False"
     assert owns("ViT-L-14-336px.pt") and owns("ts-0123456789ab.clip-state.pt") and not owns("ViT-B-32.pth")
+
+
+def test_fd_weights_given_for_another_extractor_or_twice_is_a_usage_error(tmp_path):
+    from ganeval.cli import main
+    for args in (["--features", "clip", "--dinov2-weights", "w.pth"],
+                 ["--features", "dinov2", "--clip-weights", "w.pt"],
+                 ["--features", "clip", "--clip-weights", "a.pt", "--feature-weights", "b.pt"]):
+        res = CliRunner().invoke(main, ["fd", str(tmp_path), str(tmp_path), *args])
+        assert res.exit_code == 2 and "give the weights once" in res.output, res.output

@@ -417,3 +417,35 @@ def test_store_outputs_that_are_links_are_refused_and_kept(sets, tmp_path):
         run_leaderboard(sets["real"], [Entry("c", sets["clean"])], store, evaluate_fn=mean_of(calls), **QUIET)
     assert (store / "leaderboard.csv").is_symlink() and (tmp_path / "mine.csv").read_text() == "keep me"
     assert calls == [] and sorted(p.name for p in store.iterdir()) == ["leaderboard.csv"]  # refused up front
+
+
+def test_ppl_ranks_checkpoint_entries_and_refuses_image_sets(trained, tmp_path, monkeypatch):
+    """PPL measures the generator, so the leaderboard hands it the checkpoint: the checkpoint
+    and its run directory get the PPL of ``ganeval.ppl`` on that file (same seed, same count),
+    the LPIPS weights' sha256 are protocol, and an image-set entry is refused up front."""
+    import math
+
+    import torch
+
+    import ganeval
+    from ganeval.errors import UsageError
+    from ganeval.lpips.network import VGG16_CONV
+    g = torch.Generator().manual_seed(0)
+    vgg = {}
+    for i, cin, cout in VGG16_CONV:  # a random VGG16 in torchvision's layout
+        vgg[f"features.{i}.weight"] = torch.randn(cout, cin, 3, 3, generator=g) * math.sqrt(2 / (cout * 9))
+        vgg[f"features.{i}.bias"] = torch.zeros(cout)
+    torch.save(vgg, tmp_path / "vgg16.pth")
+    monkeypatch.setenv("GANEVAL_LPIPS_WEIGHTS", str(tmp_path / "vgg16.pth"))
+    real, run_dir, last = trained
+    entries = [Entry("ckpt", str(last)), Entry("run", str(run_dir))]
+    rows = run_leaderboard(real, entries, tmp_path / "lb", metrics=["swd", "ppl"], num_images=16,
+                           log=lambda s: None)
+    want = ganeval.ppl(str(last), num_samples=16, seed=0)["PPL"]
+    assert [r["PPL"] for r in rows] == pytest.approx([want, want], rel=1e-6)
+    proto = json.loads((tmp_path / "lb" / "protocol.json").read_text())
+    assert len(proto["lpips_weights_sha256"]) == 2
+    with pytest.raises(UsageError, match="entry 'imgs': ppl measures a generator"):
+        run_leaderboard(real, [Entry("imgs", real)], tmp_path / "lb2", metrics=["swd", "ppl"], num_images=16,
+                        log=lambda s: None)
+    assert not (tmp_path / "lb2").exists()
