@@ -128,13 +128,6 @@ class ResampledStats(FeatureStats):
             self.logits = [logits[torch.from_numpy(idx).to(logits.device)]]
         self._moments: tuple[np.ndarray, np.ndarray] | None = None
 
-    def drawn_counts(self) -> tuple[np.ndarray, np.ndarray]:
-        """The indices of the distinct drawn rows (ascending) and how often each was drawn,
-        in the order `factor` lists its rows."""
-        counts = np.bincount(self._idx, minlength=self._base.shape[0] if self._base is not None else 0)
-        drawn = np.nonzero(counts)[0]
-        return drawn, counts[drawn].astype(np.float64)
-
     def _drawn(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The distinct drawn rows (float64), how often each was drawn, and their mean."""
         if self._base is None:
