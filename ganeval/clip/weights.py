@@ -28,9 +28,7 @@ checked against OpenAI's published sha256.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
-import urllib.request
 import warnings
 import zipfile
 from pathlib import Path
@@ -41,7 +39,7 @@ import torch
 from ..errors import UsageError, WeightsError
 from ..features.cache import cache_dir, warn_cache_unwritable
 from ..features.extractor import WeightsInfo
-from ..io.fileio import atomic_write, sha256_of
+from ..io.fileio import atomic_write, download as fetch, sha256_of
 from . import CONVERTED_SUFFIX, PUBLISHED
 from .network import ARCHS, CLIPConfig, CLIPExtractor, VisionTransformer, config_from_state
 
@@ -95,20 +93,10 @@ def download(model: str = "vitb32", dest_dir: Path | None = None) -> Path:
     """Download OpenAI's checkpoint atomically, refusing it unless its sha256 is the published one."""
     name, _, digest = PUBLISHED[model]
     dest = Path(dest_dir or cache_dir()) / name
-    h = hashlib.sha256()
     try:
-        with urllib.request.urlopen(url(model), timeout=60) as r, atomic_write(dest, "wb") as f:
-            for block in iter(lambda: r.read(1 << 20), b""):
-                h.update(block)
-                f.write(block)
-            if h.hexdigest() != digest:
-                raise WeightsError(f"downloaded {url(model)} has sha256 {h.hexdigest()}, not OpenAI's {digest}; "
-                                   "refusing it")
-    except WeightsError:
-        raise
-    except Exception as e:
-        raise WeightsError(f"cannot download {url(model)} ({e}); fetch it into {dest.parent} by hand or pass "
-                           "--clip-weights FILE") from None
+        fetch(url(model), dest, accept=lambda got: None if got == digest else f"not OpenAI's {digest}")
+    except OSError as e:
+        raise WeightsError(f"{e}; fetch it into {dest.parent} by hand or pass --clip-weights FILE") from None
     return dest
 
 

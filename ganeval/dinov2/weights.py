@@ -23,9 +23,7 @@ longer matches it; it is not an official hash.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +34,7 @@ from ..features.cache import cache_dir
 from ..features.extractor import WeightsInfo
 from ..io.fileio import sha256_of
 from . import SHA_SUFFIX, file_name
-from ..io.fileio import atomic_write, atomic_write_text
+from ..io.fileio import atomic_write_text, download as fetch
 from .network import ARCHS, DINOv2Extractor, DinoVisionTransformer, ViTConfig, grid_of
 
 BASE_URL = "https://dl.fbaipublicfiles.com/dinov2"
@@ -85,16 +83,11 @@ def download(model: str = "vitl14", dest_dir: Path | None = None) -> Path:
     hash exists to check it against; the record lets later loads detect a changed file)."""
     cfg = config_of(model)
     dest = Path(dest_dir or cache_dir()) / file_name(cfg.name)
-    h = hashlib.sha256()
     try:
-        with urllib.request.urlopen(url(cfg.name), timeout=60) as r, atomic_write(dest, "wb") as f:
-            for block in iter(lambda: r.read(1 << 20), b""):
-                h.update(block)
-                f.write(block)
-        atomic_write_text(str(dest) + SHA_SUFFIX, h.hexdigest() + "\n")
-    except Exception as e:
-        raise WeightsError(f"cannot download {url(cfg.name)} ({e}); fetch it into {dest.parent} by hand "
-                           "or pass --dinov2-weights FILE") from None
+        digest = fetch(url(cfg.name), dest)
+    except OSError as e:
+        raise WeightsError(f"{e}; fetch it into {dest.parent} by hand or pass --dinov2-weights FILE") from None
+    atomic_write_text(str(dest) + SHA_SUFFIX, digest + "\n")
     return dest
 
 

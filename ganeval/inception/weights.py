@@ -23,10 +23,8 @@ file, checked against the sha256 prefix in its name and written atomically.
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
-import urllib.request
 from pathlib import Path
 
 import torch
@@ -35,7 +33,7 @@ from ..errors import WeightsError
 from ..features.cache import cache_dir, warn_cache_unwritable
 from ..features.extractor import WeightsInfo
 from .names import CONVERTED_SUFFIX, TORCH_FIDELITY_FILE
-from ..io.fileio import atomic_write, sha256_of
+from ..io.fileio import atomic_write, download as fetch, sha256_of
 from .network import NUM_LOGITS, InceptionV3FID
 
 TORCH_FIDELITY_URL = "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/" + TORCH_FIDELITY_FILE
@@ -167,19 +165,9 @@ def _load_state(path: Path, allow_pickle: bool, source: str) -> tuple[dict[str, 
 def download(dest_dir: Path | None = None) -> Path:
     """Download torch-fidelity's weights file, check its sha256 prefix and write it atomically."""
     dest = (dest_dir or cache_dir()) / TORCH_FIDELITY_FILE
-    h = hashlib.sha256()
-    try:
-        with urllib.request.urlopen(TORCH_FIDELITY_URL, timeout=30) as r, atomic_write(dest, "wb") as f:
-            for block in iter(lambda: r.read(1 << 20), b""):
-                h.update(block)
-                f.write(block)
-            if not h.hexdigest().startswith(TORCH_FIDELITY_SHA256_PREFIX):
-                raise WeightsError(f"downloaded {TORCH_FIDELITY_URL} has sha256 {h.hexdigest()}, expected a hash "
-                                   f"starting with {TORCH_FIDELITY_SHA256_PREFIX}; refusing to use it")
-    except WeightsError:
-        raise
-    except Exception as e:
-        raise OSError(str(e)) from None
+    fetch(TORCH_FIDELITY_URL, dest, timeout=30,
+          accept=lambda digest: None if digest.startswith(TORCH_FIDELITY_SHA256_PREFIX)
+          else f"expected a hash starting with {TORCH_FIDELITY_SHA256_PREFIX}")
     return dest
 
 

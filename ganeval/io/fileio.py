@@ -34,7 +34,7 @@ import stat
 import tempfile
 import threading
 import time
-from typing import IO, Iterator
+from typing import IO, Callable, Iterator
 
 from ..errors import DataError, UsageError
 
@@ -301,4 +301,29 @@ def sha256_of(path: str | os.PathLike) -> str:
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
+    return h.hexdigest()
+
+
+def download(url: str, dest: str | os.PathLike, *, timeout: float = 60,
+             accept: Callable[[str], str | None] = lambda digest: None) -> str:
+    """Stream `url` into `dest` atomically (`atomic_write`), hashing it on the way, and return
+    its sha256.  ``accept(digest)`` returns None to keep the file or the reason to refuse it,
+    which raises `WeightsError` before the rename (nothing is left at `dest`).  Failures to
+    fetch or write raise `OSError` naming the address."""
+    import urllib.request
+
+    from ..errors import WeightsError
+    h = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r, atomic_write(dest, "wb") as f:
+            for block in iter(lambda: r.read(1 << 20), b""):
+                h.update(block)
+                f.write(block)
+            refused = accept(h.hexdigest())
+            if refused:
+                raise WeightsError(f"downloaded {url} has sha256 {h.hexdigest()}, {refused}; refusing it")
+    except WeightsError:
+        raise
+    except Exception as e:
+        raise OSError(f"cannot download {url} ({e})") from None
     return h.hexdigest()

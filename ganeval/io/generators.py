@@ -86,16 +86,23 @@ def register_generator_kind(kind: GeneratorKind) -> None:
     _KINDS[kind.name] = kind
 
 
-def _kinds() -> list[GeneratorKind]:
+def load_plugins() -> None:
+    """Call every ``ganeval.entry_kinds`` entry point once per process: each registers its
+    trainer's leaderboard entry kinds and generator kinds (the reference trainer's does both)."""
     global _PLUGINS_LOADED
-    if not _PLUGINS_LOADED:
-        _PLUGINS_LOADED = True
-        from importlib.metadata import entry_points
-        for ep in entry_points(group="ganeval.entry_kinds"):
-            try:
-                ep.load()()
-            except ImportError:
-                continue  # a plugin whose package is not importable here adds nothing
+    if _PLUGINS_LOADED:
+        return
+    _PLUGINS_LOADED = True
+    from importlib.metadata import entry_points
+    for ep in entry_points(group="ganeval.entry_kinds"):
+        try:
+            ep.load()()
+        except ImportError:
+            continue  # a plugin whose package is not importable here adds nothing
+
+
+def _kinds() -> list[GeneratorKind]:
+    load_plugins()
     return list(_KINDS.values())
 
 

@@ -78,7 +78,6 @@ class EntryKind:
 
 
 _KINDS: dict[str, EntryKind] = {}
-_PLUGINS_LOADED = False
 
 
 def register_entry_kind(kind: EntryKind) -> None:
@@ -87,15 +86,8 @@ def register_entry_kind(kind: EntryKind) -> None:
 
 
 def _kinds() -> list[EntryKind]:
-    global _PLUGINS_LOADED
-    if not _PLUGINS_LOADED:
-        _PLUGINS_LOADED = True
-        from importlib.metadata import entry_points
-        for ep in entry_points(group="ganeval.entry_kinds"):
-            try:
-                ep.load()()
-            except ImportError:
-                continue  # a plugin whose package is not importable here simply adds no kinds
+    from ..io.generators import load_plugins
+    load_plugins()
     return list(_KINDS.values())
 
 

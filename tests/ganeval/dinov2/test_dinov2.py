@@ -161,7 +161,8 @@ def test_download_is_atomic_records_sha256_and_detects_changes(weights, isolated
     def urlopen(url, timeout):
         seen.append(url)
         return io.BytesIO(blob)
-    monkeypatch.setattr(DW.urllib.request, "urlopen", urlopen)
+    import urllib.request
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
     monkeypatch.setitem(ARCHS, "vitb14", ViTConfig("vitb14", 48, 2, 3))
     net, info = DW.load_dinov2("vitb14", device="cpu", allow_download=True)
     dest = isolated / "cache" / "dinov2_vitb14_pretrain.pth"
