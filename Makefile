@@ -56,13 +56,13 @@ peers-venv: $(PEERS_STAMP)
 test: test-main test-peers
 
 test-main: $(STAMP)
-	$(PY) -m pytest -q tests -m "not peers"
+	$(PY) -m pytest -q --durations=15 tests -m "not peers"
 
 test-peers:
 ifeq ($(PEERS),1)
 	@start=$$(date +%s); $(MAKE) --no-print-directory $(PEERS_STAMP); \
 	  echo "peers venv ready in $$(( $$(date +%s) - start )) s"
-	GANEVAL_REQUIRE_PEERS=1 $(PEERS_PY) -m pytest -q -rs -m peers tests/peers
+	GANEVAL_REQUIRE_PEERS=1 $(PEERS_PY) -m pytest -q -rs --durations=15 -m peers tests/peers
 else
 	@echo "peer tests skipped: torch 2.14.1 is not on this machine's disk (PEERS=1 downloads the peers, about 5.5 GB)"
 endif
