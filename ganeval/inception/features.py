@@ -73,9 +73,6 @@ def load(model: str | None = None, weights: str | None = None, device: Any = Non
     return extractor(weights, device, protocol)
 
 
-# Formats converted from NVIDIA's TorchScript (or its pickle); sFID is refused on them (see `sfid_extractor`).
-
-
 def sfid_id(protocol: str = DEFAULT_PROTOCOL) -> str:
     """The sFID extractor's id under `protocol` (keys the cache apart from pool3's)."""
     return f"inception-2015-12-05 {get_protocol(protocol).resize} mixed_6/conv[:7] nhwc"

@@ -104,6 +104,20 @@ class FD(FeatureBootstrap, StreamingMetric):
         self._network()  # the count rule needs the width
         super().ask(num_images)
 
+    def measure(self, real: Any, fake: Any, num_images: int | None = None, **extract_kw: Any) -> MetricResult | None:
+        """The one-shot path: one cached pass of the extractor over each set (rows kept when
+        bootstrapping), `load`, and `compute()` with its wall time (None on ranks other than
+        0 under torchrun).  `extract_kw` go to `extract_features`."""
+        t0 = time.time()
+        self.ask(num_images)
+        net = self._network()
+        args = dict(features=bool(self.bootstrap), num_images=num_images, **extract_kw)
+        self.load(extract_features(net, real, **args), extract_features(net, fake, **args))
+        result = self.compute()
+        if result is not None:
+            result.seconds = time.time() - t0
+        return result
+
 
 class FDCLIP(FD):
     """`FD` on CLIP features by default: the streaming class of ``fd_clip`` (ViT-B/32 unless `model`)."""
@@ -124,17 +138,9 @@ def fd(real: Any, fake: Any, *, features: str = "dinov2", model: Any = None, wei
     ``allow_weights_mismatch`` and the `open_source` options).  ``bootstrap=B`` adds error bars
     from B resamples of the extracted features (`ganeval.metrics.uncertainty`).
     """
-    t0 = time.time()
     metric = FD(seed, device, model, weights, allow_download, features, bootstrap=bootstrap)
-    metric.ask(num_images)
-    net = metric._network()
-    args = dict(features=bool(bootstrap), num_images=num_images, seed=seed, device=device, batch_size=batch_size,
-                cache=cache, quiet=quiet, **kw)
-    metric.load(extract_features(net, real, **args), extract_features(net, fake, **args))
-    result = metric.compute()  # None on ranks other than 0 under torchrun
-    if result is not None:
-        result.seconds = time.time() - t0
-    return result
+    return metric.measure(real, fake, num_images=num_images, seed=seed, device=device, batch_size=batch_size,
+                          cache=cache, quiet=quiet, **kw)
 
 
 def _run(features: str, real: Any, fake: Any, o) -> MetricResult | None:

@@ -13,10 +13,8 @@ evaluator feeds its TF graph after the decoder, so ``tf1`` (the default) is its 
 """
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from ..features.extract import extract_features
 from ..features.extractor import Extractor
 from ..features.stats import FeatureStats, load_stats
 from ..inception.protocol import DEFAULT as DEFAULT_PROTOCOL, get_protocol
@@ -70,24 +68,16 @@ def sfid(real: Any, fake: Any, *, weights: str | None = None, num_images: int | 
          protocol: str = DEFAULT_PROTOCOL, **kw: Any) -> MetricResult | None:
     """sFID between two image sets (either may be a statistics ``.npz`` of these features).
 
-    `weights` must be torch-fidelity's layer-by-layer file (found as in
-    `ganeval.inception.weights`; TorchScript weights raise a `WeightsError` naming it).
+    `weights` is any Inception weights file (found as in `ganeval.inception.weights`; a
+    TorchScript file is converted into the layer-by-layer network, mixed_6/conv included).
     `protocol` is the Inception preprocessing (`ganeval.inception.protocol`); ``bootstrap=B``
     adds error bars from B resamples of the extracted features.  Other keywords are
     `ganeval.features.extract_features`' (``workers``, ``content_hash``,
     ``allow_weights_mismatch`` and the `open_source` options).
     """
-    t0 = time.time()
     metric = SFID(weights, device, seed, bootstrap=bootstrap, protocol=protocol)
-    metric.ask(num_images)
-    net = metric._network()
-    args = dict(features=bool(bootstrap), num_images=num_images, seed=seed, device=device, batch_size=batch_size,
-                cache=cache, quiet=quiet, **kw)
-    metric.load(extract_features(net, real, **args), extract_features(net, fake, **args))
-    result = metric.compute()  # None on ranks other than 0 under torchrun
-    if result is not None:
-        result.seconds = time.time() - t0
-    return result
+    return metric.measure(real, fake, num_images=num_images, seed=seed, device=device, batch_size=batch_size,
+                          cache=cache, quiet=quiet, **kw)
 
 
 def run_sfid(real: Any, fake: Any, o) -> MetricResult | None:
