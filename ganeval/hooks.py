@@ -46,7 +46,7 @@ from . import __version__
 from .device import resolve_device
 from .dist import rank_world
 from .errors import DataError, UsageError
-from .options import check_count_arg, check_input_range, check_seed
+from .options import RunOptions, check_count_arg, check_input_range, check_seed
 from .io.fileio import append_line, atomic_write_text
 from .io.runfiles import BASELINES_FILE, REALS_GRID, save_grid
 from .metrics import FID, KID, MSSSIM, SWD, InceptionScore, PrecisionRecall
@@ -150,6 +150,10 @@ class Evaluator:
         check_error_bars(self.specs, bootstrap=bootstrap, repeats=repeats)
         self.uncertainty = dict(bootstrap=bootstrap, repeats=repeats, redraw=redraw)
         self.metrics = [s.name for s in self.specs]
+        # Metrics of the generator itself (PPL) get `generate` with its latent width and range,
+        # not samples; they hold no streaming object and take no baseline.
+        self.generator_specs = [s for s in self.specs if s.needs_generator]
+        self.specs = [s for s in self.specs if not s.needs_generator]
         self.real, self.num_images, self.seed = real, num_images, seed
         self.latent_dim, self.input_range, self.batch_size = latent_dim, input_range, batch_size
         self.device = resolve_device(device)
@@ -284,6 +288,13 @@ class Evaluator:
             shown.append(batch[:max(0, self.grid - sum(map(len, shown)))])
         gen_seconds = time.time() - t0
         results = {name: o.compute() for name, o in self._objects.items()}
+        if self.generator_specs:
+            from .io.generators import LatentGenerator
+            g = LatentGenerator(generate, self.latent_dim, self.input_range, name="generate")
+            opts = RunOptions.take(dict(num_images=self.num_images, seed=self.seed, device=self.device,
+                                        batch_size=self.batch_size, weights=self.weights))
+            for spec in self.generator_specs:  # every rank takes part; rank 0 gets the result
+                results[spec.name] = spec.run(self.real, g, opts)
         self._calls += 1
         if dist_info()[0] != 0:
             return {}
