@@ -65,3 +65,17 @@ def tiny_inception(monkeypatch):
     monkeypatch.setattr(ganeval.inception.features, "inception",
                         lambda weights=None, device=None, allow_pickle=False: (model, info))
     return model
+
+
+def write_random_vgg16(path, seed: int = 0) -> str:
+    """A seeded random VGG16 in torchvision's layout (the backbone LPIPS loads), saved to `path`."""
+    import math
+
+    from ganeval.lpips.network import VGG16_CONV
+    g = torch.Generator().manual_seed(seed)
+    vgg = {}
+    for i, cin, cout in VGG16_CONV:
+        vgg[f"features.{i}.weight"] = torch.randn(cout, cin, 3, 3, generator=g) * math.sqrt(2 / (cout * 9))
+        vgg[f"features.{i}.bias"] = torch.zeros(cout)
+    torch.save(vgg, path)
+    return str(path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from . import main
-from .options import bootstrap_option, emit, run_options, source_kwargs, source_options
+from .options import bootstrap_option, feature_cache_options, emit, run_options, source_kwargs, source_options
 
 
 @main.command("cmmd", short_help="CMMD (Jayasumana et al. 2024): RBF MMD on CLIP ViT-L/14@336 embeddings.")
@@ -16,10 +16,7 @@ from .options import bootstrap_option, emit, run_options, source_kwargs, source_
 @click.option("--model", type=click.Choice(["vitl14-336", "vitl14", "vitb32"]), default="vitl14-336",
               show_default=True, help="CLIP image encoder (the paper's is ViT-L/14@336).")
 @click.option("--download", is_flag=True, help="Download OpenAI's checkpoint (sha256-checked) if none is found.")
-@click.option("--no-cache", is_flag=True, help="Do not read or write cached embeddings.")
-@click.option("--content-hash", is_flag=True, help="Key the cache by a hash of every file's bytes.")
-@click.option("--allow-weights-mismatch", is_flag=True,
-              help="Use a statistics .npz that records other weights' sha256 than the ones in use.")
+@feature_cache_options
 @bootstrap_option
 @source_options
 @run_options

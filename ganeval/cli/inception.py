@@ -8,7 +8,7 @@ from ..inception.names import DEFAULT as DEFAULT_PROTOCOL, PROTOCOL_NAMES as PRO
 from ..metrics.registry import help_text, metric_names
 from . import main
 from .options import (DEVICE_HELP, bootstrap_option, check_device, check_metrics, check_output_file, emit,
-                      repeats_options, run_options, seed_option, source_kwargs, source_options, threads_option)
+                      feature_cache_options, repeats_options, run_options, seed_option, source_kwargs, source_options, threads_option)
 
 
 def inception_options(f):
@@ -112,10 +112,7 @@ def mifid_cmd(real, fake, cosine_distance_eps, seed, device, as_json, output, qu
 @click.option("--dinov2-weights", default=None, metavar="FILE", help="--feature-weights for --features dinov2.")
 @click.option("--clip-weights", default=None, metavar="FILE", help="--feature-weights for --features clip.")
 @click.option("--download", is_flag=True, help="Download the official checkpoint if none is found.")
-@click.option("--no-cache", is_flag=True, help="Do not read or write cached statistics.")
-@click.option("--content-hash", is_flag=True, help="Key the cache by a hash of every file's bytes.")
-@click.option("--allow-weights-mismatch", is_flag=True,
-              help="Use a statistics .npz that records other weights' sha256 than the ones in use.")
+@feature_cache_options
 @bootstrap_option
 @source_options
 @run_options

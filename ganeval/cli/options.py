@@ -107,6 +107,17 @@ def _count_option(f: Callable) -> Callable:
                         help="Use N images per set (the first N in sorted order unless --random-subset).")(f)
 
 
+def feature_cache_options(f: Callable) -> Callable:
+    """The statistics-cache options of commands on another extractor's features (fd, cmmd)."""
+    for opt in reversed((
+            click.option("--no-cache", is_flag=True, help="Do not read or write cached statistics."),
+            click.option("--content-hash", is_flag=True, help="Key the cache by a hash of every file's bytes."),
+            click.option("--allow-weights-mismatch", is_flag=True,
+                         help="Use a statistics .npz that records other weights' sha256 than the ones in use."))):
+        f = opt(f)
+    return f
+
+
 def source_options(f: Callable) -> Callable:
     """Options that control how image sources are read."""
     return _count_option(reading_options(f))  # applied last, so listed first in --help

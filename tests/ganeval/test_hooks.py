@@ -309,18 +309,10 @@ def test_metric_result_prints_one_short_line_with_its_headline_value(crops):
 def test_evaluator_measures_ppl_on_the_generate_function_itself(tmp_path, crops, monkeypatch):
     """PPL needs z, so the Evaluator hands it `generate` with its latent width and range (no
     samples, no baseline): the logged PPL is ganeval.ppl's on the same function and seed."""
-    import math
-
     import ganeval
     from ganeval.io.generators import LatentGenerator
-    from ganeval.lpips.network import VGG16_CONV
-    g = torch.Generator().manual_seed(0)
-    vgg = {}
-    for i, cin, cout in VGG16_CONV:  # a random VGG16 in torchvision's layout
-        vgg[f"features.{i}.weight"] = torch.randn(cout, cin, 3, 3, generator=g) * math.sqrt(2 / (cout * 9))
-        vgg[f"features.{i}.bias"] = torch.zeros(cout)
-    torch.save(vgg, tmp_path / "vgg16.pth")
-    monkeypatch.setenv("GANEVAL_LPIPS_WEIGHTS", str(tmp_path / "vgg16.pth"))
+    from conftest import write_random_vgg16
+    monkeypatch.setenv("GANEVAL_LPIPS_WEIGHTS", write_random_vgg16(tmp_path / "vgg16.pth"))
     real = crops[0][:32, :, :32, :32]
     ev = Evaluator(real, metrics=("swd", "ppl"), num_images=16, seed=3, out_dir=tmp_path / "run", latent_dim=8,
                    batch_size=8, baselines=True)

@@ -423,20 +423,10 @@ def test_ppl_ranks_checkpoint_entries_and_refuses_image_sets(trained, tmp_path, 
     """PPL measures the generator, so the leaderboard hands it the checkpoint: the checkpoint
     and its run directory get the PPL of ``ganeval.ppl`` on that file (same seed, same count),
     the LPIPS weights' sha256 are protocol, and an image-set entry is refused up front."""
-    import math
-
-    import torch
-
     import ganeval
     from ganeval.errors import UsageError
-    from ganeval.lpips.network import VGG16_CONV
-    g = torch.Generator().manual_seed(0)
-    vgg = {}
-    for i, cin, cout in VGG16_CONV:  # a random VGG16 in torchvision's layout
-        vgg[f"features.{i}.weight"] = torch.randn(cout, cin, 3, 3, generator=g) * math.sqrt(2 / (cout * 9))
-        vgg[f"features.{i}.bias"] = torch.zeros(cout)
-    torch.save(vgg, tmp_path / "vgg16.pth")
-    monkeypatch.setenv("GANEVAL_LPIPS_WEIGHTS", str(tmp_path / "vgg16.pth"))
+    from conftest import write_random_vgg16
+    monkeypatch.setenv("GANEVAL_LPIPS_WEIGHTS", write_random_vgg16(tmp_path / "vgg16.pth"))
     real, run_dir, last = trained
     entries = [Entry("ckpt", str(last)), Entry("run", str(run_dir))]
     rows = run_leaderboard(real, entries, tmp_path / "lb", metrics=["swd", "ppl"], num_images=16,
