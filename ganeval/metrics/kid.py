@@ -23,21 +23,38 @@ from ._inception import InceptionMetric, protocol_settings
 __all__ = ["mmd2_unbiased", "kid_from_features", "kid", "kid_from_stats", "KID"]
 
 
-def mmd2_unbiased(x: torch.Tensor, y: torch.Tensor, degree: int = 3, coef0: float = 1.0) -> float:
-    """Unbiased MMD^2 between two equal-size samples with the polynomial kernel."""
-    gamma = 1.0 / x.shape[1]
-    kxx = (x @ x.T * gamma + coef0) ** degree
-    kyy = (y @ y.T * gamma + coef0) ** degree
-    kxy = (x @ y.T * gamma + coef0) ** degree
-    m = x.shape[0]
+# Whole-set kernel matrices up to this many bytes (float64): beyond it each subset's
+# three Gram products are computed on their own, as torch-fidelity does.
+_KERNEL_BYTES = 1 << 28
+
+
+def _poly(x: torch.Tensor, y: torch.Tensor, degree: int = 3, coef0: float = 1.0) -> torch.Tensor:
+    """The polynomial kernel matrix (x.y / d + coef0) ** degree."""
+    return (x @ y.T * (1.0 / x.shape[1]) + coef0) ** degree
+
+
+def _mmd2(kxx: torch.Tensor, kyy: torch.Tensor, kxy: torch.Tensor) -> float:
+    """Unbiased MMD^2 from the three kernel matrices of two equal-size samples."""
+    m = kxx.shape[0]
     sum_xx = kxx.sum() - kxx.diagonal().sum()
     sum_yy = kyy.sum() - kyy.diagonal().sum()
     return float((sum_xx + sum_yy) / (m * (m - 1)) - 2.0 * kxy.sum() / (m * m))
 
 
+def mmd2_unbiased(x: torch.Tensor, y: torch.Tensor, degree: int = 3, coef0: float = 1.0) -> float:
+    """Unbiased MMD^2 between two equal-size samples with the polynomial kernel."""
+    return _mmd2(_poly(x, x, degree, coef0), _poly(y, y, degree, coef0), _poly(x, y, degree, coef0))
+
+
 def kid_from_features(a: torch.Tensor, b: torch.Tensor, num_subsets: int = 100, subset_size: int = 1000,
                       seed: int = 0) -> tuple[float, float, int]:
-    """(mean, std, subset size used) of MMD^2 over random subsets of two feature sets."""
+    """(mean, std, subset size used) of MMD^2 over random subsets of two feature sets.
+
+    Where the whole sets' kernel matrices fit in 256 MiB and cost less than the subsets'
+    own, they are computed once and each subset's are gathered from them: the same kernel
+    values, so the same estimate (to float64 summation order), for a fraction of the work
+    (100 subsets of 1000 from 2000 images: 12x fewer multiply-adds).
+    """
     n = min(a.shape[0], b.shape[0])
     if n < 2:
         raise DataError(f"KID needs at least 2 images per set, got {n}")
@@ -46,11 +63,19 @@ def kid_from_features(a: torch.Tensor, b: torch.Tensor, num_subsets: int = 100, 
         subset_size = n
     rng = np.random.RandomState(seed)
     a64, b64 = a.double(), b.double()
+    na, nb = a.shape[0], b.shape[0]
+    entries = na * na + nb * nb + na * nb
+    whole = entries * 8 <= _KERNEL_BYTES and entries < 3 * num_subsets * subset_size ** 2
+    if whole:
+        kaa, kbb, kab = _poly(a64, a64), _poly(b64, b64), _poly(a64, b64)
     vals = []
     for _ in range(num_subsets):
-        ia = torch.from_numpy(rng.choice(a.shape[0], subset_size, replace=False))
-        ib = torch.from_numpy(rng.choice(b.shape[0], subset_size, replace=False))
-        vals.append(mmd2_unbiased(a64[ia.to(a.device)], b64[ib.to(b.device)]))
+        ia = torch.from_numpy(rng.choice(na, subset_size, replace=False)).to(a.device)
+        ib = torch.from_numpy(rng.choice(nb, subset_size, replace=False)).to(b.device)
+        if whole:
+            vals.append(_mmd2(kaa[ia[:, None], ia], kbb[ib[:, None], ib], kab[ia[:, None], ib]))
+        else:
+            vals.append(mmd2_unbiased(a64[ia], b64[ib]))
     return float(np.mean(vals)), float(np.std(vals)), subset_size
 
 

@@ -63,10 +63,18 @@ def test_pool3_and_logits_match_torch_fidelity(crops, test_weights):
     assert np.abs(logits.numpy() - ref["logits_unbiased_a8"]).max() < 1e-3
 
 
-def test_fid_matches_torch_fidelity(ab_stats, reference):
+def test_fid_matches_torch_fidelity(ab_stats, reference, test_weights):
+    # `extract` runs the loader's network, the fast one (batch norm folded, fused conv+ReLU),
+    # so this is also the fused path's FID parity.  torch-fidelity 0.4.0: 157.761519; the
+    # plain network 157.761579; the fused one 157.761573 (6e-5 off); a wrong folding eps is
+    # off by far more than 1e-3.
+    from ganeval.inception.weights import load_inception
     from ganeval.metrics.fid import frechet_distance
+    assert load_inception(test_weights, "cpu")[0].fused
     a, b = ab_stats
-    assert frechet_distance(a.mu, a.sigma, b.mu, b.sigma) == pytest.approx(reference["fid_a_b"], rel=1e-4)
+    fid = frechet_distance(a.mu, a.sigma, b.mu, b.sigma)
+    assert fid == pytest.approx(reference["fid_a_b"], rel=1e-4)
+    assert abs(fid - reference["fid_a_b"]) < 1e-3
 
 
 def test_inception_score_matches_torch_fidelity(ab_stats, reference):
@@ -211,6 +219,28 @@ def test_kid_matches_a_naive_estimator():
     yy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
     xy = sum(k(x[i], y[j]) for i in range(m) for j in range(m)) / (m * m)
     assert mmd2_unbiased(torch.from_numpy(x), torch.from_numpy(y)) == pytest.approx(xx + yy - 2 * xy, rel=1e-10)
+
+
+@pytest.mark.parametrize("kernel_bytes", [0, 1 << 28])
+def test_kid_subsets_equal_their_own_estimate_with_and_without_whole_set_kernels(monkeypatch, kernel_bytes):
+    # Both paths (per-subset Gram products; kernels of the whole sets gathered per subset)
+    # against the estimator written out here with numpy, on torch-fidelity's subset draws.
+    from ganeval.metrics import kid as K
+    monkeypatch.setattr(K, "_KERNEL_BYTES", kernel_bytes)
+    calls = []
+    poly = K._poly
+    monkeypatch.setattr(K, "_poly", lambda *args: calls.append(1) or poly(*args))
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(40, 8)), rng.normal(size=(30, 8)) + 0.2
+    draws, vals = np.random.RandomState(7), []
+    for _ in range(20):
+        x, y = a[draws.choice(40, 10, replace=False)], b[draws.choice(30, 10, replace=False)]
+        kxx, kyy, kxy = ((u @ v.T / 8 + 1) ** 3 for u, v in ((x, x), (y, y), (x, y)))
+        vals.append((kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / 90 - 2 * kxy.mean())
+    mean, std, used = K.kid_from_features(torch.from_numpy(a), torch.from_numpy(b), num_subsets=20, subset_size=10,
+                                          seed=7)
+    assert used == 10 and len(calls) == (3 if kernel_bytes else 60)
+    assert mean == pytest.approx(np.mean(vals), rel=1e-12) and std == pytest.approx(np.std(vals), rel=1e-12)
 
 
 def test_kid_caps_subset_size_with_a_warning(ab_stats):
