@@ -143,7 +143,12 @@ def main() -> None:
     ap.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "ganeval-bench-peers"))
     ap.add_argument("--out", default=None)
     ap.add_argument("--resume", action="store_true", help="keep the runs already in --out and measure the rest")
+    ap.add_argument("--table-only", action="store_true", help="rewrite --out's table from its runs; measure nothing")
     args = ap.parse_args()
+    if args.table_only:
+        doc = json.loads(Path(args.out).read_text())
+        rows = [(r.split("/")[0], r.split("/")[1]) for r in doc["runs"] if r.split("/")[2] != "ganeval"]
+        return write(args, rows, doc["runs"], machine=doc["machine"], notes=doc.get("notes"))
     if not PEERS_PY.exists():
         sys.exit(f"{PEERS_PY} is missing: build it with `make peers-venv`")
     root = Path(args.workdir)
@@ -157,8 +162,10 @@ def main() -> None:
     ganeval_cli = str(Path(sys.executable).with_name("ganeval"))
     rows = [(tool, m) for m in args.metrics.split(",") for tool in args.tools.split(",") if (tool, m) in PEER_SCRIPTS]
     runs: dict[str, list] = {}
+    notes = None  # what a person wrote about earlier sessions' runs (their machines), kept as is
     if args.resume and args.out and Path(args.out).exists():  # a killed run goes on where it stopped
-        runs = {k: [tuple(r) for r in v] for k, v in json.loads(Path(args.out).read_text())["runs"].items()}
+        doc = json.loads(Path(args.out).read_text())
+        runs, notes = {k: [tuple(r) for r in v] for k, v in doc["runs"].items()}, doc.get("notes")
     # Interleaved rounds: every row once per round, peer and ganeval back to back, in
     # alternating order, so that drift in the machine's load falls on both alike.
     for r, (tool, m) in ((r, row) for r in range(args.rounds) for row in rows):
@@ -174,7 +181,16 @@ def main() -> None:
             s, rss, stdout = timed(cmd, env)
             runs.setdefault(f"{tool}/{m}/{who}", []).append((s, rss, stdout.strip(), load))
             print(f"{tool:15s} {m:4s} {who:15s} {s:7.1f} s {rss:7.0f} MB  load {load:.1f}", file=sys.stderr)
-        write(args, rows, runs)  # after every pair: a killed benchmark keeps what it measured
+        write(args, rows, runs, notes=notes)  # after every pair: a killed benchmark keeps what it measured
+
+
+def _cpu_flags() -> str:
+    """The vector extensions the CPU offers (speed ratios differ between AVX2 and AVX-512)."""
+    try:
+        flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split()
+    except (OSError, StopIteration):
+        return "unknown"
+    return " ".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_tile") if f in flags) or "none of avx2/avx512"
 
 
 def _values(stdout: str):
@@ -186,7 +202,7 @@ def _values(stdout: str):
     return [r.get("values") for r in out] if isinstance(out, list) else out.get("values", out)
 
 
-def write(args, rows: list, runs: dict) -> None:
+def write(args, rows: list, runs: dict, machine: dict | None = None, notes: list | None = None) -> None:
     """The result so far: per row, every finished run, medians over the runs both sides have."""
     import torch
     table = []
@@ -194,19 +210,21 @@ def write(args, rows: list, runs: dict) -> None:
         theirs, ours = runs.get(f"{tool}/{m}/{tool}", []), runs.get(f"{tool}/{m}/ganeval", [])
         if not theirs or not ours:
             continue
-        t_med, o_med = statistics.median(r[0] for r in theirs), statistics.median(r[0] for r in ours)
+        # Per-round ratios: peer and ganeval of one round ran back to back on one machine, so
+        # their ratio holds even where rounds came from different sessions (--resume).
+        ratios = [t[0] / o[0] for t, o in zip(theirs, ours)]
         table.append({"tool": tool, "metric": m, "protocol": PROTOCOL[tool],
                       "peer_seconds": [r[0] for r in theirs], "ganeval_seconds": [r[0] for r in ours],
                       "peer_peak_rss_mb": max(r[1] for r in theirs), "ganeval_peak_rss_mb": max(r[1] for r in ours),
-                      "speedup_median": t_med / o_med,
+                      "speedups": ratios, "speedup_median": statistics.median(ratios),
                       "peer_value": theirs[-1][2].splitlines()[-1], "ganeval_values": _values(ours[-1][2])})
     result = {"benchmark": "peers", "device": args.device, "num_images_per_set": args.num, "resolution": args.resolution,
-              "rounds": args.rounds, "machine": {"cpu_count": os.cpu_count(), "torch_ganeval": torch.__version__,
-                                                 "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                                 "loadavg": os.getloadavg(),
-                                                 **({"gpu": torch.cuda.get_device_name(0)} if args.device == "cuda"
-                                                    else {})},
-              "rows": table, "runs": runs}
+              "rounds": args.rounds,
+              "machine": machine or {"cpu_count": os.cpu_count(), "torch_ganeval": torch.__version__,
+                                     "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                     "loadavg": os.getloadavg(), "cpu_flags": _cpu_flags(),
+                                     **({"gpu": torch.cuda.get_device_name(0)} if args.device == "cuda" else {})},
+              "rows": table, "runs": runs, **({"notes": notes} if notes else {})}
     text = json.dumps(result, indent=2)
     if args.out:
         tmp = Path(args.out).with_suffix(".tmp")
