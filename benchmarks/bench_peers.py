@@ -146,6 +146,8 @@ def main() -> None:
     ap.add_argument("--table-only", action="store_true", help="rewrite --out's table from its runs; measure nothing")
     args = ap.parse_args()
     if args.table_only:
+        if not args.out:
+            ap.error("--table-only needs --out FILE (the results file to rewrite)")
         doc = json.loads(Path(args.out).read_text())
         rows = [(r.split("/")[0], r.split("/")[1]) for r in doc["runs"] if r.split("/")[2] != "ganeval"]
         return write(args, rows, doc["runs"], machine=doc["machine"], notes=doc.get("notes"))
@@ -203,7 +205,7 @@ def _values(stdout: str):
 
 
 def write(args, rows: list, runs: dict, machine: dict | None = None, notes: list | None = None) -> None:
-    """The result so far: per row, every finished run, medians over the runs both sides have."""
+    """The result so far: per row, every finished run and the median of its per-round ratios."""
     import torch
     table = []
     for tool, m in rows:

@@ -111,18 +111,21 @@ def floor(real: str, num: int, resolution: int) -> dict:
     then halved for two).  Levels x 512 directions x (num x 128) descriptors per set."""
     import concurrent.futures
     from PIL import Image
-    levels = int(np.log2(resolution)) - 3  # full size down to 16 px
-    rows, dims, dirs = num * 128, 147, 128  # one chunk of directions, timed, then scaled
+    from ganeval.metrics import swd as S
+    from ganeval.metrics.pyramid import pyramid_resolutions
+    levels = len(pyramid_resolutions(resolution, resolution))
+    rows, dims = num * S.NHOODS_PER_IMAGE, 3 * S.NHOOD_SIZE ** 2
+    total_dirs, dirs = S.DIR_REPEATS * S.DIRS_PER_REPEAT, 128  # one chunk of directions, timed, then scaled
     rng = np.random.default_rng(0)
     x = rng.standard_normal((dirs, rows), dtype=np.float32)
     t = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         list(pool.map(lambda i: x[i].sort(kind="quicksort"), range(dirs)))
-    sort_s = (time.perf_counter() - t) * (512 // dirs) * 2 * levels
+    sort_s = (time.perf_counter() - t) * (total_dirs // dirs) * 2 * levels
     a, w = rng.standard_normal((rows, dims), dtype=np.float32), rng.standard_normal((dirs, dims), dtype=np.float32)
     t = time.perf_counter()
     np.matmul(w, a.T, out=x)
-    gemm_s = (time.perf_counter() - t) * (512 // dirs) * 2 * levels
+    gemm_s = (time.perf_counter() - t) * (total_dirs // dirs) * 2 * levels
     names = sorted(os.listdir(real))[:512]
     t = time.perf_counter()
     for name in names:
