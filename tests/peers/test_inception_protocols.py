@@ -32,7 +32,7 @@ FOLDERS = [("rgb16", 16, 16, False), ("rgb32", 32, 32, False), ("rgb64", 64, 64,
 REL = 1e-4
 # Every peer's FID takes a square root of a 2048x2048 matrix: scipy's sqrtm (torch-fidelity,
 # clean-fid, pytorch-fid) costs ~31 s on one core of the 2-core machine, torchmetrics' eigvals
-# ~6 s, so one set per tool costs 40-70 s with extraction.  torch-fidelity (the default protocol's
+# ~6 s, so one set per tool costs 40-100 s with extraction.  torch-fidelity (the default protocol's
 # tool) gets all eight sets; each other tool gets three or four, chosen so that every resolution,
 # the grayscale and the non-square set, upsampling to 299 and shrinking to it are each checked
 # against at least two tools; every tool both enlarges to 299 (16-256 px) and shrinks (512 px).
