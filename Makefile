@@ -57,6 +57,7 @@ $(PEERS_BASE): pyproject.toml
 	$(PEERS_PIP) install --no-deps -e .
 	touch $(PEERS_BASE)
 
+# pip warns of unmet requirements (click, ...) after the torch line: they install on the next one.
 $(PEERS_STAMP): $(PEERS_BASE)
 	$(PEERS_PIP) install $(PEERS_TORCH)
 	$(PEERS_PIP) install $(PEERS_TOOLS) $(PEERS_SCIPY) $$($(PEERS_PY) -c "$$PROJECT_REQS")

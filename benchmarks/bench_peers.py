@@ -15,6 +15,7 @@ threads (torch's default: the core count), no caches.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import statistics
@@ -94,7 +95,7 @@ WRAPPER = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
 def timed(cmd: list[str], env: dict) -> tuple[float, float, str]:
     """(wall seconds, peak RSS MB, stdout) of `cmd` as one fresh process tree."""
     out = subprocess.run([sys.executable, "-c", WRAPPER, *cmd], capture_output=True, text=True, env=env)
-    rc, seconds, rss, stdout, stderr = eval(out.stdout)  # noqa: S307 - our own wrapper's repr
+    rc, seconds, rss, stdout, stderr = ast.literal_eval(out.stdout)  # the wrapper prints a tuple's repr
     if rc != 0:
         raise RuntimeError(f"{' '.join(cmd[:3])} failed:\n{stderr}")
     return seconds, rss, stdout
@@ -181,7 +182,9 @@ def main() -> None:
         for who, cmd in (pair if r % 2 == 0 else pair[::-1]):
             load = os.getloadavg()[0]
             s, rss, stdout = timed(cmd, env)
-            runs.setdefault(f"{tool}/{m}/{who}", []).append((s, rss, stdout.strip(), load))
+            # Each run carries its date and CPU flags: resumed rounds may come from other machines.
+            when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            runs.setdefault(f"{tool}/{m}/{who}", []).append((s, rss, stdout.strip(), load, when, _cpu_flags()))
             print(f"{tool:15s} {m:4s} {who:15s} {s:7.1f} s {rss:7.0f} MB  load {load:.1f}", file=sys.stderr)
         write(args, rows, runs, notes=notes)  # after every pair: a killed benchmark keeps what it measured
 
