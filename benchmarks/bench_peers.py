@@ -11,6 +11,9 @@ threads (torch's default: the core count), no caches.
 
     python benchmarks/bench_peers.py --num 2000 --resolution 128 --rounds 3 \\
         --out benchmarks/results/peers-2000x128-cpu2.json
+    python benchmarks/bench_peers.py --markdown --out benchmarks/results/peers-2000x128-cpu2.json
+
+``--resume`` adds the missing rounds to an existing file; ``--markdown`` prints its README table.
 """
 from __future__ import annotations
 
@@ -145,7 +148,12 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     ap.add_argument("--resume", action="store_true", help="keep the runs already in --out and measure the rest")
     ap.add_argument("--table-only", action="store_true", help="rewrite --out's table from its runs; measure nothing")
+    ap.add_argument("--markdown", action="store_true", help="print --out's table as the README's markdown; measure nothing")
     args = ap.parse_args()
+    if args.markdown:
+        if not args.out:
+            ap.error("--markdown needs --out FILE (the results file to read)")
+        return print(markdown(json.loads(Path(args.out).read_text())))
     if args.table_only:
         if not args.out:
             ap.error("--table-only needs --out FILE (the results file to rewrite)")
@@ -205,6 +213,24 @@ def _values(stdout: str):
     except ValueError:
         return stdout
     return [r.get("values") for r in out] if isinstance(out, list) else out.get("values", out)
+
+
+PEER_VERSIONS = {"torch-fidelity": "0.4.0", "torchmetrics": "1.9.0", "clean-fid": "0.1.35", "pytorch-fid": "0.3.0"}
+
+
+def markdown(doc: dict) -> str:
+    """The results file's rows as the README's speed table: every round's seconds, then the
+    median of the per-round ratios with the ratios themselves, and the peak RSS."""
+    secs = lambda xs: " / ".join(f"{x:.1f}" for x in xs) + " s"
+    lines = ["| row | protocol | peer, per round | ganeval, per round | ganeval faster by: median (rounds) "
+             "| peak RSS peer / ganeval |", "|---|---|---|---|---|---|"]
+    for r in sorted(doc["rows"], key=lambda r: ["fid", "kid", "is"].index(r["metric"])):
+        ratios = ", ".join(f"{x:.2f}" for x in r["speedups"])
+        lines.append(f"| {r['metric'].upper()}, {r['tool']} {PEER_VERSIONS[r['tool']]} | `{r['protocol']}` "
+                     f"| {secs(r['peer_seconds'])} | {secs(r['ganeval_seconds'])} "
+                     f"| {r['speedup_median']:.2f}× ({ratios}) "
+                     f"| {r['peer_peak_rss_mb']:.0f} / {r['ganeval_peak_rss_mb']:.0f} MB |")
+    return "\n".join(lines)
 
 
 def write(args, rows: list, runs: dict, machine: dict | None = None, notes: list | None = None) -> None:
