@@ -150,16 +150,13 @@ def main() -> None:
     ap.add_argument("--table-only", action="store_true", help="rewrite --out's table from its runs; measure nothing")
     ap.add_argument("--markdown", action="store_true", help="print --out's table as the README's markdown; measure nothing")
     args = ap.parse_args()
+    if (args.markdown or args.table_only) and not args.out:
+        ap.error(f"--{'markdown' if args.markdown else 'table-only'} needs --out FILE (the results file)")
     if args.markdown:
-        if not args.out:
-            ap.error("--markdown needs --out FILE (the results file to read)")
         return print(markdown(json.loads(Path(args.out).read_text())))
     if args.table_only:
-        if not args.out:
-            ap.error("--table-only needs --out FILE (the results file to rewrite)")
         doc = json.loads(Path(args.out).read_text())
-        rows = [(r.split("/")[0], r.split("/")[1]) for r in doc["runs"] if r.split("/")[2] != "ganeval"]
-        return write(args, rows, doc["runs"], machine=doc["machine"], notes=doc.get("notes"))
+        return write(args, measured_rows(doc["runs"]), doc["runs"], machine=doc["machine"], notes=doc.get("notes"))
     if not PEERS_PY.exists():
         sys.exit(f"{PEERS_PY} is missing: build it with `make peers-venv`")
     root = Path(args.workdir)
@@ -233,10 +230,14 @@ def markdown(doc: dict) -> str:
     return "\n".join(lines)
 
 
-def write(args, rows: list, runs: dict, machine: dict | None = None, notes: list | None = None) -> None:
-    """The result so far: per row, every finished run and the median of its per-round ratios."""
-    import torch
-    table = []
+def measured_rows(runs: dict) -> list[tuple[str, str]]:
+    """The (tool, metric) rows that `runs` holds peer runs for, in the file's order."""
+    return [(k.split("/")[0], k.split("/")[1]) for k in runs if k.split("/")[2] != "ganeval"]
+
+
+def table(rows: list, runs: dict) -> list[dict]:
+    """Per row with both sides measured: every finished run and the median of its per-round ratios."""
+    out = []
     for tool, m in rows:
         theirs, ours = runs.get(f"{tool}/{m}/{tool}", []), runs.get(f"{tool}/{m}/ganeval", [])
         if not theirs or not ours:
@@ -244,18 +245,24 @@ def write(args, rows: list, runs: dict, machine: dict | None = None, notes: list
         # Per-round ratios: peer and ganeval of one round ran back to back on one machine, so
         # their ratio holds even where rounds came from different sessions (--resume).
         ratios = [t[0] / o[0] for t, o in zip(theirs, ours)]
-        table.append({"tool": tool, "metric": m, "protocol": PROTOCOL[tool],
-                      "peer_seconds": [r[0] for r in theirs], "ganeval_seconds": [r[0] for r in ours],
-                      "peer_peak_rss_mb": max(r[1] for r in theirs), "ganeval_peak_rss_mb": max(r[1] for r in ours),
-                      "speedups": ratios, "speedup_median": statistics.median(ratios),
-                      "peer_value": theirs[-1][2].splitlines()[-1], "ganeval_values": _values(ours[-1][2])})
+        out.append({"tool": tool, "metric": m, "protocol": PROTOCOL[tool],
+                    "peer_seconds": [r[0] for r in theirs], "ganeval_seconds": [r[0] for r in ours],
+                    "peer_peak_rss_mb": max(r[1] for r in theirs), "ganeval_peak_rss_mb": max(r[1] for r in ours),
+                    "speedups": ratios, "speedup_median": statistics.median(ratios),
+                    "peer_value": theirs[-1][2].splitlines()[-1], "ganeval_values": _values(ours[-1][2])})
+    return out
+
+
+def write(args, rows: list, runs: dict, machine: dict | None = None, notes: list | None = None) -> None:
+    """The result so far (see `table`), into --out through a temp file, or printed."""
+    import torch
     result = {"benchmark": "peers", "device": args.device, "num_images_per_set": args.num, "resolution": args.resolution,
               "rounds": args.rounds,
               "machine": machine or {"cpu_count": os.cpu_count(), "torch_ganeval": torch.__version__,
                                      "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                      "loadavg": os.getloadavg(), "cpu_flags": _cpu_flags(),
                                      **({"gpu": torch.cuda.get_device_name(0)} if args.device == "cuda" else {})},
-              "rows": table, "runs": runs, **({"notes": notes} if notes else {})}
+              "rows": table(rows, runs), "runs": runs, **({"notes": notes} if notes else {})}
     text = json.dumps(result, indent=2)
     if args.out:
         tmp = Path(args.out).with_suffix(".tmp")
