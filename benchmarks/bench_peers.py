@@ -153,9 +153,9 @@ def main() -> None:
     if (args.markdown or args.table_only) and not args.out:
         ap.error(f"--{'markdown' if args.markdown else 'table-only'} needs --out FILE (the results file)")
     if args.markdown:
-        return print(markdown(json.loads(Path(args.out).read_text())))
+        return print(markdown(_results(args.out)))
     if args.table_only:
-        doc = json.loads(Path(args.out).read_text())
+        doc = _results(args.out)
         return write(args, measured_rows(doc["runs"]), doc["runs"], machine=doc["machine"], notes=doc.get("notes"))
     if not PEERS_PY.exists():
         sys.exit(f"{PEERS_PY} is missing: build it with `make peers-venv`")
@@ -172,7 +172,7 @@ def main() -> None:
     runs: dict[str, list] = {}
     notes = None  # what a person wrote about earlier sessions' runs (their machines), kept as is
     if args.resume and args.out and Path(args.out).exists():  # a killed run goes on where it stopped
-        doc = json.loads(Path(args.out).read_text())
+        doc = _results(args.out)
         runs, notes = {k: [tuple(r) for r in v] for k, v in doc["runs"].items()}, doc.get("notes")
     # Interleaved rounds: every row once per round, peer and ganeval back to back, in
     # alternating order, so that drift in the machine's load falls on both alike.
@@ -228,6 +228,17 @@ def markdown(doc: dict) -> str:
                      f"| {r['speedup_median']:.2f}× ({ratios}) "
                      f"| {r['peer_peak_rss_mb']:.0f} / {r['ganeval_peak_rss_mb']:.0f} MB |")
     return "\n".join(lines)
+
+
+def _results(path: str) -> dict:
+    """A results file written by this script, or exit with one line naming it."""
+    try:
+        doc = json.loads(Path(path).read_text())
+        if not isinstance(doc, dict) or not isinstance(doc.get("runs"), dict) or not isinstance(doc.get("rows"), list):
+            raise ValueError("no 'runs' and 'rows'")
+        return doc
+    except (OSError, ValueError) as e:
+        sys.exit(f"{path}: not a bench_peers results file ({e}); measure one with --out {path}")
 
 
 def measured_rows(runs: dict) -> list[tuple[str, str]]:
